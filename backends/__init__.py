@@ -1,0 +1,1 @@
+"""Backends: each turns a verified Function into something callable on numpy arrays."""
