@@ -163,7 +163,7 @@ class Builder:
         try:
             opdef = get_op(name)
             attrs = opdef.normalize_attrs(attrs)
-            types = opdef.infer_types(tuple(v.type for v in operands), attrs)
+            types = opdef.infer_types(tuple(v.type for v in operands), attrs, regions)
         except TypeError_ as e:
             sig = ", ".join(str(v.type) for v in operands)
             raise TypeError_(f"{name}({sig}): {e}") from None

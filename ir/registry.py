@@ -130,11 +130,16 @@ class OpDef:
                 out[name] = spec.default
         return out
 
-    def infer_types(self, operand_types, attrs) -> tuple[TensorType, ...]:
+    def infer_types(self, operand_types, attrs, regions=()) -> tuple[TensorType, ...]:
+        """Result types; a region op declared with ``infer=None`` yields its first region's result types."""
         if self.arity is not None and len(operand_types) != self.arity:
             raise TypeError_(f"expects {self.arity} operand(s), got {len(operand_types)}")
-        if self.arity is None and not operand_types:
+        if self.arity is None and not operand_types and not self.regions:
             raise TypeError_("expects at least one operand")
+        if self.infer is None:
+            if not regions:
+                raise TypeError_("takes its result types from its region, but has none")
+            return tuple(regions[0].result_types)
         r = self.infer(*operand_types, **attrs)
         return r if isinstance(r, tuple) else (r,)
 
@@ -144,7 +149,7 @@ OPS: dict[str, OpDef] = {}
 
 def defop(name: str, *, attrs: dict | None = None, arity: int | None = 1, traits=(), regions: int = 0,
           verify_regions=None, doc: str = ""):
-    """Decorator declaring an op from its type rule."""
+    """Decorator declaring an op from its type rule (``defop(...)(None)`` for region-typed ops)."""
     def wrap(infer):
         if name in OPS:
             raise ValueError(f"op {name!r} is declared twice")

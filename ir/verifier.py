@@ -95,7 +95,7 @@ class _Verifier:
         if attrs.keys() != op.attrs.keys():
             self.fail(op, "attributes are not normalized (defaults missing)")
         try:
-            expected = opdef.infer_types(tuple(v.type for v in op.operands), attrs)
+            expected = opdef.infer_types(tuple(v.type for v in op.operands), attrs, op.regions)
         except TypeError_ as e:
             self.fail(op, str(e))
         got = tuple(r.type for r in op.results)
