@@ -419,3 +419,22 @@ def parse_function(text: str, filename: str = "<string>") -> Function:
 
 
 parse = parse_function
+
+
+def parse_type(text: str, filename: str = "<type>") -> TensorType:
+    """Parse one type such as ``f32[B,784]``."""
+    p = _Parser(text, filename)
+    t = p.type_()
+    if p.peek().kind != "eof":
+        p.error("unexpected text after the type")
+    return t
+
+
+def parse_types(text: str, filename: str = "<types>") -> list[TensorType]:
+    """Parse whitespace- or comma-separated types: ``"f32[B,784] f32[784,10]"``."""
+    p = _Parser(text, filename)
+    out = []
+    while p.peek().kind != "eof":
+        out.append(p.type_())
+        p.accept(",")
+    return out

@@ -43,6 +43,14 @@ class DType:
     def is_bool(self) -> bool:
         return self.np.kind == "b"
 
+    def __getitem__(self, dims) -> "TensorType":
+        """``f32["B", 784]`` builds a TensorType: annotation syntax for traced arguments."""
+        if not isinstance(dims, tuple):
+            dims = (dims,)
+        if dims == ((),):
+            dims = ()
+        return TensorType(self, tuple(dims))
+
     def __repr__(self) -> str:
         return self.name
 
