@@ -96,6 +96,7 @@ class _Interp:
 
 def run(f: Function, *args) -> list[np.ndarray]:
     """Evaluate ``f`` on numpy arrays; returns one fresh array per result."""
+    args = tuple(np.asarray(a) if isinstance(a, np.generic) else a for a in args)
     env = bind_inputs(f, args)
     outs = _Interp(env).region(f, args)
     # Results may alias inputs (identity functions) or each other: hand back fresh arrays.
