@@ -55,6 +55,12 @@ def _dims(v):
     return tuple(as_dim(x) for x in v)
 
 
+def _dim(v):
+    if isinstance(v, (tuple, list)):
+        raise TypeError_(f"expected a dim (an int or a symbol), got {v!r}")
+    return as_dim(v)
+
+
 def _pairs(v):
     if not isinstance(v, (tuple, list)):
         raise TypeError_(f"expected a tuple of (int, int) pairs, got {v!r}")
@@ -79,7 +85,7 @@ def _dtype(v):
 
 ATTR_KINDS: dict[str, Callable[[Any], Any]] = {
     "int": _int, "float": _float, "bool": _bool, "str": _str, "dtype": _dtype,
-    "ints": _ints, "dims": _dims, "pairs": _pairs, "tensor": _tensor,
+    "ints": _ints, "dims": _dims, "dim": _dim, "pairs": _pairs, "tensor": _tensor,
 }
 
 

@@ -217,11 +217,8 @@ class _Gen:
 
     def step_constant(self) -> bool:
         dt = _dt(self.draw(st.sampled_from(ALL_DTYPES)))
-        big = self.draw(st.integers(0, 3)) == 0
-        shape = (self.draw(st.integers(17, 24)),) if big and not self.base else _static(self.base_like())
-        if big and self.base:
-            shape = _static(self.base)
-        self.const(dt, shape)
+        big = self.draw(st.booleans())   # > 16 elements print as a hex blob
+        self.const(dt, (self.draw(st.integers(17, 24)),) if big else _static(self.base_like()))
         return True
 
     def step_iota(self) -> bool:
@@ -360,7 +357,7 @@ def _values(draw, dtype, shape, small: bool) -> np.ndarray:
             specials = [-0.0, math.nan, math.inf, -math.inf, float(fi.tiny), float(fi.smallest_subnormal),
                         float(fi.max), -float(fi.max) / 3, 1e-300 if npd == np.float64 else 1e-30,
                         1e300 if npd == np.float64 else 1e30, 0.1, 1 / 3]
-            for i in draw(st.lists(st.integers(0, n - 1), max_size=3)):
+            for i in draw(st.lists(st.integers(0, n - 1), min_size=draw(st.integers(0, 1)), max_size=3)):
                 with np.errstate(over="ignore"):
                     a[i] = npd.type(draw(st.sampled_from(specials)))
     else:

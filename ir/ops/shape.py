@@ -11,17 +11,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..registry import ATTR_KINDS, Attr, defop
-from ..types import Dim, Sym, as_dim, TensorType, TypeError_, dtype_of, num_elements, shape_str, unify_dim
+from ..registry import Attr, defop
+from ..types import Dim, Sym, TensorType, TypeError_, dtype_of, num_elements, shape_str, unify_dim
 
-def _dim(v) -> Dim:
-    if isinstance(v, tuple):
-        raise TypeError_(f"expected a dim (an int or a symbol), got {v!r}")
-    return as_dim(v)
-
-
-# One dimension (int or symbol); belongs beside "dims" in registry.ATTR_KINDS, registered here until it is.
-ATTR_KINDS.setdefault("dim", _dim)
 
 _CANON = "attributes are canonical; the tracer normalises them"
 
@@ -212,10 +204,10 @@ def _scatter_add(indices: TensorType, updates: TensorType, axis, size) -> Tensor
     if axis < 0:
         canonical_axis(axis, updates.ndim)
     if axis + indices.ndim > updates.ndim:
-        raise TypeError_(f"axis {axis}: updates {updates} has no room for the {indices.ndim} axes of indices "
-                         f"{indices} at axes {axis}..{axis + indices.ndim - 1}")
+        raise TypeError_(f"updates {updates} has no room for the {indices.ndim} axes of indices {indices} "
+                         f"from axis {axis} (needs rank >= {axis + indices.ndim})")
     if size == 0:
-        raise TypeError_("size 0: there is no position to add the updates at")
+        raise TypeError_("size 0 leaves no position to add the updates at (it must be >= 1)")
     window = updates.shape[axis:axis + indices.ndim]
     for i, (u, d) in enumerate(zip(window, indices.shape)):
         try:

@@ -1,0 +1,283 @@
+"""``@fc.jit``: trace once per input signature, compile, cache, run.
+
+The signature of a call is (pytree structure, each leaf's dtype and shape,
+static argument values).  A parameter annotated ``x: fc.f32["B", 784]`` is
+traced with symbolic dims, and its signature drops the sizes of those dims, so
+a new batch size reuses the compiled program.
+
+Python scalars passed as dynamic arguments become 0-d arrays of numpy's default
+dtype (float -> f64, int -> i64, bool -> bool) but are traced as *weak* values,
+so ``x_f32 * lr`` stays f32 as it would with a literal.  Errors raised by traced
+code are re-raised fresh from the jitted call (``from None``): the traceback
+ends at the user's call, and the message names the user's ``file:line``.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+import numpy as np
+
+from flowc.ir.core import Function
+from flowc.ir.types import FlowcError, Sym, TensorType, TypeError_, dtype_of
+
+from .pytree import TreeDef, flatten, flatten_with_paths, unflatten
+from .tracing import Trace, Tracer, current_trace, fresh_error
+
+PLANNED_BACKENDS = ("numba", "cuda")
+
+
+class JitError(FlowcError):
+    """Bad arguments to a jitted function (not an error inside the traced code)."""
+
+
+# --------------------------------------------------------------------------- stages
+
+class Lowered:
+    """A traced function and its pass stages, by name in pipeline order ("traced" first)."""
+
+    def __init__(self, stages: dict[str, Function], out_tree: TreeDef | None = None, backend: str = "reference"):
+        self.stages = stages
+        self.out_tree = out_tree
+        self.backend = backend
+
+    @classmethod
+    def from_function(cls, f: Function, opt_level: int = 1, out_tree=None, backend: str = "reference"):
+        stages = {"traced": f}
+        run_stages = _run_stages()
+        if run_stages is not None and opt_level > 0:
+            for name, g in run_stages(f, opt_level=opt_level):
+                stages.setdefault(name, g)
+            stages["optimized"] = list(stages.values())[-1]
+        return cls(stages, out_tree, backend)
+
+    def function(self, stage: str = "traced") -> Function:
+        try:
+            return self.stages[stage]
+        except KeyError:
+            raise FlowcError(f"no stage {stage!r}; stages: {', '.join(self.stages)}") from None
+
+    def text(self, stage: str = "traced", locs: bool = False) -> str:
+        """The IR at ``stage``; ``locs=True`` adds each op's user source line."""
+        return self.function(stage).text(locs=locs)
+
+    @property
+    def final(self) -> Function:
+        return list(self.stages.values())[-1]
+
+    def compile(self):
+        from flowc.backends import get_backend
+        return get_backend(self.backend).compile(self.final)
+
+
+def _run_stages():
+    try:
+        import flowc.passes as passes
+    except ImportError:
+        return None
+    return getattr(passes, "run_stages", None)
+
+
+# --------------------------------------------------------------------------- annotations
+
+def annotation_types(fn) -> dict[str, TensorType]:
+    """Parameters annotated with an fc type (``fc.f32["B", 784]``), also under ``from __future__ import annotations``."""
+    out = {}
+    for name, ann in getattr(fn, "__annotations__", {}).items():
+        if isinstance(ann, str):
+            try:
+                ann = eval(ann, getattr(fn, "__globals__", {}))  # what typing.get_type_hints does
+            except Exception:
+                continue
+        if isinstance(ann, TensorType):
+            out[name] = ann
+    return out
+
+
+def _check_annotated(name: str, t: TensorType, a: np.ndarray, env: dict):
+    got = f"got a {a.dtype} array of shape {a.shape}"
+    if a.dtype != t.dtype.np:
+        raise JitError(f"argument '{name}': expected {t} (dtype {t.dtype.np_name}), {got}")
+    if a.ndim != t.ndim:
+        raise JitError(f"argument '{name}': expected {t} (rank {t.ndim}), {got}")
+    for axis, (d, n) in enumerate(zip(t.shape, a.shape)):
+        if isinstance(d, Sym):
+            if env.setdefault(d, (n, name))[0] != n:
+                raise JitError(f"argument '{name}': dim {d} (axis {axis}) is {n}, but it is {env[d][0]} "
+                               f"in argument '{env[d][1]}'")
+        elif d != n:
+            raise JitError(f"argument '{name}': expected {t}, {got} (axis {axis}: {n} != {d})")
+
+
+# --------------------------------------------------------------------------- tracing a Python function
+
+def _leaf_array(path: str, x) -> tuple[np.ndarray, bool]:
+    """A dynamic leaf as an array, and whether it is weak (a Python scalar)."""
+    path = f"'{path}'" if path.isidentifier() else path
+    if isinstance(x, Tracer):
+        raise JitError(f"argument {path}: a traced value passed to a jitted function outside any trace")
+    weak = type(x) in (bool, int, float)
+    if not weak and not isinstance(x, (np.ndarray, np.generic)):
+        raise JitError(f"argument {path}: expected a numpy array or a Python number, got {type(x).__name__}"
+                       " (non-array arguments must be static: static_argnums/static_argnames)")
+    a = np.asarray(x)
+    try:
+        dtype_of(a.dtype)
+    except TypeError_ as e:
+        raise JitError(f"argument {path}: {e}") from None
+    return a, weak
+
+
+def trace_function(fn, arg_types: list[TensorType], names: list[str] | None = None,
+                   name: str | None = None) -> Function:
+    """Trace ``fn`` with one array parameter per type (used by ``flowc dump``)."""
+    trace = Trace(name or fn.__name__)
+    with trace:
+        params = [trace.param(t, (names or [None] * len(arg_types))[i]) for i, t in enumerate(arg_types)]
+        out = fn(*params)
+    leaves, _ = flatten(out)
+    return trace.finish(leaves).verify()
+
+
+def _param_name(path: str) -> str:
+    s = "".join(c if c.isalnum() or c == "_" else "_" for c in path).strip("_")
+    while "__" in s:
+        s = s.replace("__", "_")
+    return s or "arg"
+
+
+# --------------------------------------------------------------------------- jit
+
+class Jitted:
+    """A jit-compiled function: call it, ``.lower(...)`` it, inspect ``.trace_count``."""
+
+    def __init__(self, fn, backend: str, opt_level: int, static_argnums, static_argnames):
+        if backend in PLANNED_BACKENDS:
+            from flowc.backends import BACKENDS
+            if backend not in BACKENDS:
+                raise FlowcError(f"backend {backend!r} is not available yet (available: "
+                                 f"{', '.join(sorted(BACKENDS))})")
+        else:
+            from flowc.backends import get_backend
+            get_backend(backend)
+        if not isinstance(opt_level, int) or not 0 <= opt_level <= 3:
+            raise FlowcError(f"opt_level must be 0, 1, 2 or 3, got {opt_level!r}")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.backend = backend
+        self.opt_level = opt_level
+        self.signature = inspect.signature(fn)
+        self.param_names = list(self.signature.parameters)
+        nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+        self.static = {self.param_names[i] for i in nums if i < len(self.param_names)} | set(names)
+        self.annotations = annotation_types(fn)
+        self.trace_count = 0
+        self._cache: dict[Any, tuple] = {}
+
+    # -- argument handling
+    def _bind(self, args, kwargs) -> inspect.BoundArguments:
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise JitError(f"{self.fn.__name__}(): {e}") from None
+        bound.apply_defaults()
+        return bound
+
+    def _split(self, bound):
+        """Dynamic leaves (arrays, types, weakness, paths), their structure and the static key."""
+        trees, statics = [], []
+        arrays, types, weaks, paths, env = [], [], [], [], {}
+        for name, value in bound.arguments.items():
+            if name in self.static:
+                try:
+                    hash(value)
+                except TypeError:
+                    raise JitError(f"static argument '{name}' must be hashable, got {type(value).__name__}") from None
+                statics.append((name, value))
+                continue
+            leaves, tree = flatten_with_paths(value, name)
+            trees.append((name, tree))
+            ann = self.annotations.get(name)
+            if ann is not None and tree.kind != "leaf":
+                raise JitError(f"argument '{name}' is annotated {ann} but got a {type(value).__name__}")
+            for path, x in leaves:
+                a, weak = _leaf_array(path, x)
+                if ann is not None:
+                    _check_annotated(name, ann, a, env)
+                    t = ann
+                else:
+                    t = TensorType(dtype_of(a.dtype), a.shape)
+                arrays.append(a)
+                types.append(t)
+                weaks.append(weak)
+                paths.append(path)
+        return arrays, types, weaks, paths, tuple(trees), tuple(statics)
+
+    def _trace(self, bound, types, weaks, paths, trees) -> Lowered:
+        self.trace_count += 1
+        trace = Trace(self.fn.__name__)
+        with trace:
+            params = iter([trace.param(t, _param_name(p), w) for t, w, p in zip(types, weaks, paths)])
+            call = dict(bound.arguments)
+            for name, tree in trees:
+                call[name] = unflatten(tree, [next(params) for _ in range(tree.num_leaves)])
+            b = inspect.BoundArguments(self.signature, call)
+            out = self.fn(*b.args, **b.kwargs)
+        leaves, out_tree = flatten(out)
+        for x in leaves:
+            if not isinstance(x, (Tracer, np.ndarray, np.generic, bool, int, float)):
+                raise JitError(f"{self.fn.__name__} returned a {type(x).__name__}; outputs must be arrays "
+                               "(or pytrees of them)")
+        f = trace.finish(leaves).verify()
+        return Lowered.from_function(f, self.opt_level, out_tree, self.backend)
+
+    def _lookup(self, args, kwargs):
+        bound = self._bind(args, kwargs)
+        arrays, types, weaks, paths, tree, statics = self._split(bound)
+        key = (tree, tuple(types), tuple(weaks), statics)
+        hit = self._cache.get(key)
+        if hit is None:
+            lowered = self._trace(bound, types, weaks, paths, tree)
+            hit = self._cache[key] = (lowered, None)
+        return key, hit, arrays
+
+    # -- public
+    def lower(self, *args, **kwargs) -> Lowered:
+        """Trace (or reuse the trace) for these arguments without running anything."""
+        try:
+            return self._lookup(args, kwargs)[1][0]
+        except FlowcError as e:
+            raise fresh_error(e) from None
+
+    def __call__(self, *args, **kwargs):
+        if current_trace() is not None:   # called from traced code: inline
+            return self.fn(*args, **kwargs)
+        try:
+            key, (lowered, exe), arrays = self._lookup(args, kwargs)
+            if exe is None:
+                exe = lowered.compile()
+                self._cache[key] = (lowered, exe)
+            outs = exe(*arrays)
+            return unflatten(lowered.out_tree, [np.array(o, copy=True) if _aliases(o, arrays) else o
+                                                for o in outs])
+        except FlowcError as e:
+            raise fresh_error(e) from None
+
+    def __repr__(self) -> str:
+        return f"<flowc.jit {self.fn.__qualname__} backend={self.backend} opt_level={self.opt_level}>"
+
+
+def _aliases(o, arrays) -> bool:
+    return not isinstance(o, np.ndarray) or any(np.shares_memory(o, a) for a in arrays)
+
+
+def jit(fn=None, *, backend: str = "reference", opt_level: int = 1, static_argnums=(), static_argnames=()):
+    """Compile ``fn`` on first call per input signature; usable as ``@jit`` or ``@jit(backend=...)``."""
+    def wrap(f):
+        return Jitted(f, backend, opt_level, static_argnums, static_argnames)
+    return wrap if fn is None else wrap(fn)
+
+
+__all__ = ["jit", "Jitted", "Lowered", "JitError", "trace_function", "annotation_types"]
