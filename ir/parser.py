@@ -25,7 +25,9 @@ class IRError(FlowcError):
         self.message, self.file, self.line, self.col, self.source_line = message, file, line, col, source_line
 
     def __str__(self) -> str:
-        head = f"{self.file}:{self.line}:{self.col}: {self.message}"
+        # ``file:line:col``, or ``file:line`` for a traced op's Loc without a column, or ``@func``.
+        where = self.file + (f":{self.line}" if self.line else "") + (f":{self.col}" if self.col else "")
+        head = f"{where}: {self.message}"
         if self.source_line:
             head += f"\n  {self.source_line}\n  {' ' * (self.col - 1)}^"
         return head
@@ -414,7 +416,7 @@ def parse_function(text: str, filename: str = "<string>") -> Function:
     if len(m) != 1:
         raise ParseError(f"expected exactly one function, found {len(m)}", filename, 1, 1)
     f = next(iter(m))
-    f.positions = m.positions
+    f.positions, f.filename, f.source = m.positions, filename, text
     return f
 
 

@@ -27,7 +27,7 @@ class _Verifier:
         self.f = f
         self.positions = positions if positions is not None else getattr(f, "positions", None) or {}
         self.filename = filename or getattr(f, "filename", None) or "<ir>"
-        self.source = source
+        self.source = source if source is not None else getattr(f, "source", None)
         self.defined: set[int] = set()
         self._lines = None
 
@@ -61,7 +61,8 @@ class _Verifier:
 
     def define(self, v, op=None):
         if id(v) in self.defined:
-            self.fail(op, f"value {v.name or ''} is defined twice")
+            what = f"%{v.name}" if v.name else (f"result #{v.index}" if v.producer is not None else "a parameter")
+            self.fail(op, f"value {what} ({v.type}) is defined twice")
         self.defined.add(id(v))
 
     def region(self, r: Region, owner: Op | None):

@@ -23,7 +23,7 @@ from .rewrite import derive, rebuild
 def attr_key(v):
     """A hashable key for an attribute value, equal exactly when the values are identical."""
     if isinstance(v, np.ndarray):
-        return ("tensor", v.dtype.str, v.shape, np.ascontiguousarray(v).tobytes())
+        return ("tensor", v.dtype.str, v.shape, v.tobytes())
     if isinstance(v, (float, np.floating)) and not isinstance(v, bool):
         return ("float", struct.pack("<d", float(v)))
     if isinstance(v, (tuple, list)):

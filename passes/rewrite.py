@@ -62,7 +62,7 @@ class Rewriter:
         return self.builder.op(name, *operands, **attrs)
 
     def constant(self, value) -> Value:
-        return self("constant", value=np.ascontiguousarray(value))
+        return self("constant", value=np.array(value, order="C"))
 
 
 def rebuild(op: Op, operands: Sequence[Value], regions: Sequence[Region] | None = None) -> Op:
