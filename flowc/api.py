@@ -46,7 +46,7 @@ class Lowered:
     def from_function(cls, f: Function, opt_level: int = 1, out_tree=None, backend: str = "reference"):
         stages = {"traced": f}
         run_stages = _run_stages()
-        if run_stages is not None and opt_level > 0:
+        if run_stages is not None:
             for name, g in run_stages(f, opt_level=opt_level):
                 stages.setdefault(name, g)
             stages["optimized"] = list(stages.values())[-1]

@@ -22,11 +22,15 @@ class Kind:
     dtype: DType
     weak: bool = False
 
-    def standin(self):
-        """A numpy operand with this dtype/weakness, for asking numpy."""
+    def standin(self, array: bool = False):
+        """A numpy operand with this dtype/weakness, for asking numpy.
+
+        Strong operands are dtypes (or 1-d arrays), never 0-d arrays, and weak ones the
+        value 1: so numpy 1.x's value-based casting gives the same answers as NEP 50.
+        """
         if self.weak:
             return {"b": True, "i": 1, "u": 1, "f": 1.0}[self.dtype.np.kind]
-        return np.ones((), self.dtype.np)
+        return np.ones((1,), self.dtype.np) if array else self.dtype.np
 
 
 _PY_KINDS = {bool: "bool", int: "i64", float: "f64"}
@@ -59,20 +63,20 @@ def op_result(np_fn, *kinds: Kind) -> Kind:
     """The dtype numpy gives ``np_fn`` on these operands (e.g. true division of ints -> f64)."""
     try:
         with np.errstate(all="ignore"):
-            npd = np.asarray(np_fn(*(k.standin() for k in kinds))).dtype
+            npd = np.asarray(np_fn(*(k.standin(array=True) for k in kinds))).dtype
     except TypeError as e:
         raise TypeError_(f"numpy does not define this for {', '.join(str(k.dtype) for k in kinds)}: {e}") from None
     return Kind(_to_dtype(npd, "operands " + ", ".join(str(k.dtype) for k in kinds)), all(k.weak for k in kinds))
 
 
 def scalar_array(x, dtype: DType) -> np.ndarray:
-    """A Python scalar as a 0-d array of ``dtype``; an out-of-range value is an error, as in numpy 2."""
-    try:
-        with np.errstate(all="ignore"):
-            return np.asarray(x, dtype=dtype.np) if not isinstance(x, float) or dtype.is_float \
-                else np.asarray(x).astype(dtype.np)
-    except OverflowError as e:
-        raise TypeError_(f"Python scalar {x!r} does not fit in {dtype}: {e}") from None
+    """A Python scalar as a 0-d array of ``dtype``; an out-of-range integer is an error, as in numpy 2."""
+    if dtype.is_int and type(x) is int:
+        info = np.iinfo(dtype.np)
+        if not info.min <= x <= info.max:
+            raise TypeError_(f"Python integer {x} is out of bounds for {dtype}")
+    with np.errstate(all="ignore"):
+        return np.asarray(x).astype(dtype.np)
 
 
 __all__ = ["Kind", "kind_of_scalar", "promote", "op_result", "scalar_array"]

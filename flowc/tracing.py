@@ -42,18 +42,18 @@ class LeakedTracerError(TraceError):
 # --------------------------------------------------------------------------- source locations
 
 def _internal_dirs() -> tuple[str, ...]:
-    import flowc
-    import flowc.backends
-    dirs = {os.path.dirname(m.__file__) for m in (flowc, _ir, flowc.backends)}
-    try:
-        import flowc.passes
-        dirs |= {os.path.dirname(p) for p in getattr(flowc.passes, "__path__", [])}
-    except ImportError:
-        pass
-    out = set()
-    for d in dirs:
-        out |= {d + os.sep, os.path.realpath(d) + os.sep}
-    return tuple(sorted(out))
+    """flowc's own source folders (flowc/, and ir/, backends/, passes/ installed under it)."""
+    import importlib
+    dirs = set()
+    for name in ("flowc", "flowc.ir", "flowc.backends", "flowc.passes"):
+        try:
+            f = getattr(importlib.import_module(name), "__file__", None)
+        except ImportError:
+            continue
+        if f:
+            d = os.path.dirname(f)
+            dirs |= {d + os.sep, os.path.realpath(d) + os.sep}
+    return tuple(sorted(dirs))
 
 
 _INTERNAL: tuple[str, ...] | None = None

@@ -3,7 +3,7 @@
     func @predict(%x: f32[B,784], %W: f32[784,10], %b: f32[10]) -> (f32[B,10]) {
       %0 = matmul(%x, %W) : f32[B,10] loc("model.py":14)
       %1 = add(%0, %b) : f32[B,10]
-      %2 = softmax(%1) {axis = -1} : f32[B,10]
+      %2 = softmax(%1) {axis = 1} : f32[B,10]
       return %2
     }
 

@@ -37,7 +37,7 @@ class _Verifier:
             self._namer = _Namer()
             self._lines = print_function(self.f, _namer=self._namer).splitlines()
         i = self._namer.lines.get(id(op))
-        return self._lines[i + 1].strip() if i is not None else op.name
+        return self._lines[i].strip() if i is not None else op.name
 
     def fail(self, op: Op | None, msg: str):
         if op is not None:

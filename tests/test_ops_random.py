@@ -30,8 +30,8 @@ def infer(name, *types, **attrs):
 
 
 def block(key, c0, c1):
-    y0, y1 = threefry2x32(np.uint32([key[0]]), np.uint32([key[1]]), np.uint32([c0]), np.uint32([c1]))
-    return int(y0[0]), int(y1[0])
+    y0, y1 = threefry2x32(key[0], key[1], c0, c1)     # scalars broadcast like arrays
+    return int(y0), int(y1)
 
 
 def keys():

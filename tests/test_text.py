@@ -48,7 +48,8 @@ def test_corpus_covers_every_op():
     for path in CORPUS:
         for f in parse_module(path.read_text(), str(path)):
             seen |= {op.name for op in f.walk()}
-    assert sorted(set(OPS) - seen) == [], "ops missing from tests/fir/roundtrip/*.fir"
+    missing = sorted(set(OPS) - seen)
+    assert not missing, f"ops missing from tests/fir/roundtrip/*.fir: {', '.join(missing)}"
 
 
 # -- attributes --------------------------------------------------------------------------------
@@ -181,9 +182,10 @@ def test_parameter_names_are_kept_or_made_unique():
     f = parse("func @f(%x: f32[], %arg0: f32[]) -> (f32[]) {\n  %0 = add(%x, %arg0) : f32[]\n  return %0\n}\n")
     text = print_function(f)
     assert text.startswith("func @f(%x: f32[], %arg0: f32[])")
-    f.params[0].name = None          # an unnamed parameter whose fallback name is taken gets another one
+    f.params[1].name = None          # unnamed: argN by position, skipping names already taken
+    f.params[0].name = "arg1"
     text = print_function(f)
-    assert text.startswith("func @f(%_arg0: f32[], %arg0: f32[])") and print_function(parse(text)) == text
+    assert text.startswith("func @f(%arg1: f32[], %_arg1: f32[])") and print_function(parse(text)) == text
 
 
 def test_comments_are_ignored():

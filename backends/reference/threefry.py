@@ -23,11 +23,15 @@ def _rotl(x: np.ndarray, r: int) -> np.ndarray:
 
 
 def threefry2x32(k0, k1, x0, x1) -> tuple[np.ndarray, np.ndarray]:
-    """Encrypt counters ``(x0, x1)`` under key ``(k0, k1)``; all broadcastable uint32."""
-    k0, k1 = np.asarray(k0, _U32), np.asarray(k1, _U32)
+    """Encrypt counters ``(x0, x1)`` under key ``(k0, k1)``; all broadcastable uint32 (scalars too)."""
+    with np.errstate(over="ignore"):      # wrapping is the point; numpy only warns for scalars
+        return _rounds(np.asarray(k0, _U32), np.asarray(k1, _U32), np.asarray(x0, _U32), np.asarray(x1, _U32))
+
+
+def _rounds(k0, k1, x0, x1):
     ks = (k0, k1, k0 ^ k1 ^ _U32(PARITY))
-    x0 = np.asarray(x0, _U32) + ks[0]
-    x1 = np.asarray(x1, _U32) + ks[1]
+    x0 = x0 + ks[0]
+    x1 = x1 + ks[1]
     for i in range(ROUNDS):
         x0 = x0 + x1
         x1 = _rotl(x1, ROTATIONS[i % 8]) ^ x0
