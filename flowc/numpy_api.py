@@ -365,6 +365,9 @@ def dot(a, b):
 def _shape_arg(shape) -> tuple:
     if isinstance(shape, (int, np.integer, Sym, str)):
         shape = (shape,)
+    if isinstance(shape, Tracer) or _b.any(isinstance(d, Tracer) for d in shape):
+        raise TypeError_("a shape must be known while tracing, but it contains a traced value; use x.shape "
+                         "entries or Python ints (pass the size as a static argument: static_argnums)")
     return tuple(shape)
 
 

@@ -8,11 +8,31 @@ from hypothesis.extra import numpy as hnp
 import flowc as fc
 
 
+@pytest.fixture(autouse=True, scope="module")
+def nep50():
+    """Expected values come from numpy; make numpy 1.x promote like numpy 2 (NEP 50), as flowc does."""
+    set_state = getattr(np, "_set_promotion_state", None)
+    if set_state is None:
+        yield
+        return
+    old = np._get_promotion_state()
+    set_state("weak")
+    yield
+    set_state(old)
+
+
 def both(fc_fn, np_fn, *arrays, rtol=1e-5, **kw):
     """fc_fn eagerly and jitted (arrays as dynamic args) must match np_fn: value and dtype."""
     want = np.asarray(np_fn(*arrays, **kw))
     eager = fc_fn(*arrays, **kw)
-    jitted = fc.jit(lambda *a: fc_fn(*a, **kw))(*arrays)
+    dyn = [i for i, a in enumerate(arrays) if isinstance(a, np.ndarray)]
+
+    def g(*d):
+        full = list(arrays)
+        for i, v in zip(dyn, d):
+            full[i] = v
+        return fc_fn(*full, **kw)
+    jitted = fc.jit(g)(*[arrays[i] for i in dyn])
     for got in (eager, jitted):
         got = np.asarray(got)
         assert got.dtype == want.dtype, (got.dtype, want.dtype)

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from flowc.backends.reference import run
-from flowc.ir import Builder, Function, Loc, Value, f32, parse
+from flowc.ir import DTYPES, Builder, Function, Loc, Value, float32 as f32, parse
 from flowc.passes import Pattern, RewriteLoopError, apply_patterns, available
 from flowc.passes.rewrite import as_type, is_splat
 from flowc.passes.simplify import PATTERNS, exact_cast
-from flowc.ir import DTYPES
 
 
 def fn(*types, build) -> Function:
