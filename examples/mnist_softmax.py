@@ -1,11 +1,20 @@
-"""MNIST softmax regression: ``predict`` is the model (training arrives with autodiff).
+"""MNIST softmax regression, the TensorFlow tutorial's model: y = softmax(x @ W + b), cross-entropy,
+minibatch gradient descent (batch 100, learning rate 0.5).  The whole step is one compiled program.
 
-    flowc dump examples/mnist_softmax.py:predict       # the traced IR
-    python examples/mnist_softmax.py                   # predictions from random weights
+    python examples/mnist_softmax.py [--epochs 1] [--backend reference]
+    flowc dump examples/mnist_softmax.py:predict          # the traced IR of the model
 """
+from __future__ import annotations
+
+import os
+import sys
+import time
+
 import numpy as np
 
-import flowc as fc
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flowc as fc  # noqa: E402
+from _common import Timer, accuracy, batches, parser, progress  # noqa: E402
 
 
 def predict(x: fc.f32["B", 784], W: fc.f32[784, 10], b: fc.f32[10]):
@@ -13,15 +22,42 @@ def predict(x: fc.f32["B", 784], W: fc.f32[784, 10], b: fc.f32[10]):
     return fc.nn.softmax(x @ W + b)
 
 
-def main(batch: int = 8, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    W = (rng.standard_normal((784, 10)) * 0.01).astype(np.float32)
-    b = np.zeros(10, np.float32)
-    x = rng.random((batch, 784), dtype=np.float32)
-    probs = fc.jit(predict)(x, W, b)
-    classes = probs.argmax(axis=1)
-    print("predicted classes:", " ".join(map(str, classes)))
-    return classes
+def loss(params, x, y):
+    return fc.nn.softmax_cross_entropy(x @ params["W"] + params["b"], y)
+
+
+def make_step(lr: float, backend: str):
+    opt = fc.optim.sgd(lr)
+
+    @fc.jit(backend=backend)
+    def step(params, x: fc.f32["B", 784], y: fc.i64["B"]):
+        value, grads = fc.value_and_grad(loss)(params, x, y)
+        params, _ = opt.update(grads, {}, params)
+        return value, params
+    return step
+
+
+def main(argv=None):
+    args = parser(__doc__.splitlines()[0], epochs=1, batch=100).parse_args(argv)
+    (x_train, y_train), (x_test, y_test) = fc.datasets.mnist()
+    if args.limit:
+        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+    params = {"W": np.zeros((784, 10), np.float32), "b": np.zeros(10, np.float32)}
+    step = make_step(0.5, args.backend)
+    with Timer() as t:
+        step.lower(params, x_train[:args.batch], y_train[:args.batch])
+    print(f"traced the training step in {t.seconds:.3f} s ({args.backend} backend)")
+    steps = int(args.epochs * (len(x_train) // args.batch))
+    t0 = time.perf_counter()
+    value = float("nan")
+    for idx in progress(batches(len(x_train), args.batch, args.epochs, args.seed), steps, "train"):
+        value, params = step(params, x_train[idx], y_train[idx])
+    train_s = time.perf_counter() - t0
+    print(f"{steps} steps in {train_s:.2f} s: {steps / max(train_s, 1e-9):.1f} steps/s, last loss {float(value):.4f}")
+    classify = fc.jit(lambda p, x: fc.argmax(predict(x, p["W"], p["b"]), axis=1), backend=args.backend)
+    acc = accuracy(classify, params, x_test, y_test)
+    print(f"test accuracy: {acc:.4f}")
+    return acc
 
 
 if __name__ == "__main__":

@@ -204,6 +204,8 @@ class Jitted:
                 raise JitError(f"argument '{name}' is annotated {ann} but got a {type(value).__name__}")
             for path, x in leaves:
                 a, weak = _leaf_array(path, x)
+                if ann is not None and weak and ann.ndim == 0:   # a Python number for an fc.f32[()] argument
+                    a, weak = np.asarray(x, ann.dtype.np), False
                 if ann is not None:
                     _check_annotated(name, ann, a, env)
                     t = ann

@@ -11,6 +11,7 @@ import numpy as np
 from flowc.ir.types import Sym, TypeError_, float32
 
 from . import numpy_api as fnp
+from . import initializers as init  # noqa: F401  (fc.nn.init)
 from . import random as frandom
 from .numpy_api import api, asarray, emit
 

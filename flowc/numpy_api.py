@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from flowc.ir.types import (DType, FlowcError, Sym, TensorType, TypeError_, as_dim, dtype_of, float32, int64,
-                            normalize_axes, normalize_axis, num_elements, shape_str)
+                            normalize_axes, normalize_axis, num_elements)
 
 from . import promotion as P
 from .pytree import flatten, unflatten
@@ -611,8 +611,9 @@ def getitem(x, key):
     if n_real > x.ndim:
         _index_error(x, key, f"too many indices ({n_real}) for rank {x.ndim}")
     full = (slice(None),) * (x.ndim - n_real)
+    has_ellipsis = _b.any(k is Ellipsis for k in key)
     key = tuple(p for k in key for p in (full if k is Ellipsis else (k,)))
-    if Ellipsis not in key:
+    if not has_ellipsis:
         key = key + full
     starts, limits, strides = list(map(lambda d: 0, x.shape)), list(x.shape), [1] * x.ndim
     squeeze_axes, new_axes, reversed_axes = [], [], []
@@ -680,7 +681,28 @@ def _method_transpose(self, *axes):
     return transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)) else axes)
 
 
+_UFUNCS = {
+    np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide, np.power: power,
+    np.matmul: matmul, np.maximum: maximum, np.minimum: minimum, np.equal: equal, np.not_equal: not_equal,
+    np.less: less, np.less_equal: less_equal, np.greater: greater, np.greater_equal: greater_equal,
+    np.logical_and: logical_and, np.logical_or: logical_or, np.logical_not: logical_not, np.exp: exp, np.log: log,
+    np.log1p: log1p, np.sqrt: sqrt, np.tanh: tanh, np.sin: sin, np.cos: cos, np.absolute: abs, np.sign: sign,
+    np.floor: floor, np.ceil: ceil, np.negative: negative, np.square: square,
+}
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    """numpy ufuncs on Tracers (``np.exp(x)``, ``np_array + x``) dispatch to the fc.* function."""
+    fn = _UFUNCS.get(ufunc)
+    if fn is None or method != "__call__" or kwargs:
+        raise TraceError(f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+                         + (f" with {', '.join(kwargs)}" if kwargs else "")
+                         + " is not supported on traced values; use the fc.* function", user_loc())
+    return fn(*inputs)
+
+
 _METHODS = {
+    "__array_ufunc__": _array_ufunc,
     "__add__": add, "__radd__": _swap(add), "__sub__": subtract, "__rsub__": _swap(subtract),
     "__mul__": multiply, "__rmul__": _swap(multiply), "__truediv__": divide, "__rtruediv__": _swap(divide),
     "__pow__": power, "__rpow__": _swap(power), "__matmul__": matmul, "__rmatmul__": _swap(matmul),

@@ -13,9 +13,6 @@ import sys
 import threading
 from functools import lru_cache
 
-import numpy as np
-
-import flowc.ir as _ir
 from flowc.ir.core import Builder, Function, Loc, Value
 from flowc.ir.types import FlowcError, TensorType, TypeError_
 
@@ -232,16 +229,8 @@ class Tracer:
         self._concrete("iterating over", " (index it, x[i], or use x.shape)")
 
     def __array__(self, *a, **k):
-        self._concrete("converting to a numpy array (np.* on a traced value?) needs",
-                       " (use the fc.* function instead of np.*)")
-
-
-def leaves_have_tracer(leaves) -> bool:
-    return any(isinstance(x, Tracer) for x in leaves)
-
-
-def is_arraylike(x) -> bool:
-    return isinstance(x, (np.ndarray, np.generic))
+        self._concrete("np.asarray()/np.array() (or an np.* function that is not a ufunc) needs the values of",
+                       " (use the fc.* function instead)")
 
 
 __all__ = ["TraceError", "ConcretizationError", "LeakedTracerError", "Trace", "Tracer", "emit", "user_loc",

@@ -333,9 +333,10 @@ class _Parser:
                 self.error("hex constant has an odd number of digits", t)
         else:
             self.expect("[")
-            items = []
+            items, item_toks = [], []
             while not self.at("]"):
                 s = self.next()
+                item_toks.append(s)
                 if s.kind == "number":
                     items.append(self.number(s))
                 elif s.kind == "ident" and s.text in ("true", "false", "nan"):
@@ -352,7 +353,7 @@ class _Parser:
         if not ty.is_static:
             self.error("a dense constant needs a static shape", type_tok)
         npd = ty.dtype.np
-        count = int(np.prod(ty.shape, dtype=np.int64))
+        count = math.prod(ty.shape)   # Python ints: a huge shape must not overflow
         if items is None:
             raw = bytes.fromhex(blob)
             if len(raw) != count * npd.itemsize:
@@ -360,6 +361,16 @@ class _Parser:
             return np.frombuffer(raw, dtype=npd.newbyteorder("<")).astype(npd).reshape(ty.shape)
         if len(items) != count:
             self.error(f"dense constant has {len(items)} element(s) but {ty} needs {count}", t)
+        for x, tok in zip(items, item_toks):   # no silent conversions: 1.5 is not an i32, -1 not a u32
+            if ty.dtype.is_bool:
+                bad = not isinstance(x, bool)
+            elif ty.dtype.is_int:
+                info = np.iinfo(npd)
+                bad = isinstance(x, (bool, float)) or not info.min <= x <= info.max
+            else:
+                bad = isinstance(x, bool)
+            if bad:
+                self.error(f"dense constant element {tok.text} does not fit {ty.dtype}", tok)
         try:
             with np.errstate(over="raise"):
                 return np.array(items, dtype=npd).reshape(ty.shape)

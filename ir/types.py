@@ -32,6 +32,11 @@ class DType:
         return np.dtype(self.np_name)
 
     @property
+    def dtype(self) -> np.dtype:
+        """Lets numpy accept a DType wherever it takes a dtype (``a.astype(fc.float32)``)."""
+        return self.np
+
+    @property
     def is_float(self) -> bool:
         return self.np.kind == "f"
 

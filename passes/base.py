@@ -34,7 +34,7 @@ class Pass:
             key = key.replace("-", "_")
             if key not in self.options:
                 have = ", ".join(self.options) or "none"
-                raise FlowcError(f"pass '{self.name}' has no option '{key}' (options: {have})")
+                raise FlowcError(f"pass '{self.name}' has no option '{key}' (its options are {have})")
             new[key] = _coerce(self.name, key, value, self.options[key])
         return replace(self, options=new)
 
@@ -49,9 +49,11 @@ def _coerce(pass_name: str, key: str, value, default):
             return value.lower() in ("true", "1")
         return type(default)(value)
     except ValueError:
-        raise FlowcError(f"pass '{pass_name}': option '{key}' expects a {type(default).__name__}, "
-                         f"got {value!r}") from None
+        kind = _KIND.get(type(default), type(default).__name__)
+        raise FlowcError(f"option '{key}' of pass '{pass_name}' expects {kind}, got {value!r}") from None
 
+
+_KIND = {bool: "true or false", int: "an integer", float: "a number"}
 
 PASSES: dict[str, Pass] = {}
 
@@ -77,5 +79,6 @@ def available() -> dict[str, Pass]:
 def get_pass(name: str) -> Pass:
     table = available()
     if name not in table:
-        raise FlowcError(f"unknown pass '{name}'; available passes: {', '.join(table)}")
+        # (no colon in the message: the CLI reads "text: ..." as an already-located error)
+        raise FlowcError(f"unknown pass '{name}'; the available passes are {', '.join(table)}")
     return table[name]

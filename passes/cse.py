@@ -17,7 +17,7 @@ import numpy as np
 from flowc.ir import Function, Op, Region, Value
 
 from .base import register
-from .rewrite import derive, rebuild
+from .rewrite import derive, inherit_position, rebuild
 
 
 def attr_key(v):
@@ -59,8 +59,7 @@ def _cse_region(r: Region, positions: dict) -> tuple[list[Op], tuple[Value, ...]
             sub_changed |= c
         if sub_changed or any(a is not b for a, b in zip(operands, op.operands)):
             new = rebuild(op, operands, regions)
-            if id(op) in positions:
-                positions[id(new)] = positions[id(op)]
+            inherit_position(positions, op, new)
             mapping.update((id(a), b) for a, b in zip(op.results, new.results))
             op, changed = new, True
         if key is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flowc.ir import Function, Op, Region, Value
 
 from .base import register
-from .rewrite import derive, rebuild
+from .rewrite import derive, inherit_position, rebuild
 
 
 def _dce_region(r: Region, positions: dict) -> tuple[list[Op], tuple[Value, ...], bool]:
@@ -34,8 +34,7 @@ def _dce_region(r: Region, positions: dict) -> tuple[list[Op], tuple[Value, ...]
             sub_changed |= c
         if sub_changed or any(a is not b for a, b in zip(operands, op.operands)):
             new = rebuild(op, operands, regions)
-            if id(op) in positions:
-                positions[id(new)] = positions[id(op)]
+            inherit_position(positions, op, new)
             mapping.update((id(a), b) for a, b in zip(op.results, new.results))
             op, changed = new, True
         out.append(op)

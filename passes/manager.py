@@ -76,7 +76,7 @@ def parse_spec(spec: str | Sequence[str]) -> list[Pass]:
             for kv in filter(None, (s.strip() for s in rest[:-1].split(","))):
                 k, eq, v = kv.partition("=")
                 if not eq:
-                    raise FlowcError(f"pass '{name}': option {kv!r} must be written key=value")
+                    raise FlowcError(f"option {kv!r} of pass '{name}' must be written key=value")
                 opts[k.strip()] = v.strip()
             p = p.configured(**opts)
         out.append(p)
@@ -98,7 +98,7 @@ class PassManager:
         self.print_after = {print_after} if isinstance(print_after, str) else set(print_after)
         unknown = self.print_after - {p.name for p in self.passes}
         if unknown:
-            raise FlowcError(f"--print-after names pass(es) not in the pipeline: {', '.join(sorted(unknown))}")
+            raise FlowcError(f"--print-after names pass(es) not in the pipeline ({', '.join(sorted(unknown))})")
         self.time_passes = time_passes
         self.out = out
         self.timings: list[tuple[str, float]] = []

@@ -71,6 +71,17 @@ def rebuild(op: Op, operands: Sequence[Value], regions: Sequence[Region] | None 
               op.regions if regions is None else regions, op.loc)
 
 
+def inherit_position(positions: dict, old: Op, new: Op):
+    """``new`` (a fresh op standing for ``old``) takes ``old``'s .fir position, if it has one.
+
+    Always overwrites: ``id()`` of a dropped op can be recycled by a new one.
+    """
+    if id(old) in positions:
+        positions[id(new)] = positions[id(old)]
+    else:
+        positions.pop(id(new), None)
+
+
 def derive(old: Function, ops, results, positions: dict[int, tuple[int, int]]) -> Function:
     """A new function with ``old``'s name and parameters.
 
@@ -101,9 +112,10 @@ def _normalize(op: Op, rule: Pattern, out) -> tuple[Value, ...] | None:
 
 
 class _Sweep:
-    def __init__(self, patterns: Sequence[Pattern], positions: dict):
+    def __init__(self, patterns: Sequence[Pattern], positions: dict, by_name: dict[str, list[Pattern]]):
         self.patterns = patterns
         self.positions = positions
+        self.by_name = by_name      # op name -> rules that may match it, in table order (shared cache)
         self.fired: Counter[str] = Counter()
 
     def region(self, r: Region) -> tuple[list[Op], tuple[Value, ...], bool]:
@@ -138,11 +150,14 @@ class _Sweep:
         return out, results, changed
 
     def _inherit(self, old: Op, new: Op):
-        if id(old) in self.positions and id(new) not in self.positions:
-            self.positions[id(new)] = self.positions[id(old)]
+        inherit_position(self.positions, old, new)
 
     def apply(self, op: Op):
-        for rule in self.patterns:
+        rules = self.by_name.get(op.name)
+        if rules is None:
+            rules = self.by_name[op.name] = [p for p in self.patterns
+                                             if not isinstance(p.match, str) or p.match == op.name]
+        for rule in rules:
             if not rule.matches(op):
                 continue
             rw = Rewriter(op.loc)
@@ -157,9 +172,9 @@ def apply_patterns(f: Function, patterns: Sequence[Pattern], max_sweeps: int = M
     """Rewrite ``f`` with ``patterns`` (first matching rule wins) until nothing changes."""
     patterns = [p for p in patterns if p.active]
     positions = dict(getattr(f, "positions", None) or {})
-    cur, last = f, Counter()
+    cur, last, by_name = f, Counter(), {}
     for _ in range(max_sweeps):
-        sweep = _Sweep(patterns, positions)
+        sweep = _Sweep(patterns, positions, by_name)
         ops, results, changed = sweep.region(cur)
         if not changed:
             return derive(f, cur.ops, cur.results, positions)

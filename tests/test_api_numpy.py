@@ -85,6 +85,17 @@ def test_power_and_operators():
         np.testing.assert_allclose(g, w, rtol=1e-5)
 
 
+def test_numpy_ufuncs_on_tracers_dispatch_to_fc():
+    f = fc.jit(lambda x, y: (np.exp(x), y + x, y @ x.T, np.maximum(x, 0.0)))
+    outs = f(F, F)
+    for g, w in zip(outs, (np.exp(F), F + F, F @ F.T, np.maximum(F, 0))):
+        assert g.dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=1e-6)
+    g = fc.jit(lambda x: np.ones(4, np.float32) + x)        # ndarray on the left: still traced
+    np.testing.assert_allclose(g(F), F + 1)
+    assert "add" in fc.jit(lambda x: np.ones(4, np.float32) + x).lower(F).text()
+
+
 def test_where_clip_logical():
     both(fc.where, np.where, F > 0, F, I)
     both(lambda c, x: fc.where(c, x, 0.0), lambda c, x: np.where(c, x, np.float32(0)), F > 0, F)
@@ -207,10 +218,11 @@ def test_creation_defaults_to_float32():
 
 
 def test_astype_cast():
-    both(lambda x: x.astype(fc.int32), lambda x: x.astype(np.int32), F * 3)
+    both(lambda x: fc.astype(x, fc.int32), lambda x: x.astype(np.int32), F * 3)
+    assert fc.jit(lambda x: x.astype(fc.int32))(F * 3).dtype == np.int32
     both(lambda x: fc.astype(x, "float64"), lambda x: x.astype("float64"), I)
     both(lambda x: fc.cast(x, np.bool_), lambda x: x.astype(np.bool_), I)
-    both(lambda x: x.astype(float), lambda x: x.astype(float), I)
+    both(lambda x: fc.astype(x, float), lambda x: x.astype(float), I)
 
 
 def test_tracer_attributes():

@@ -2,6 +2,7 @@
 
 Whatever survives the mutation and verifies must also print canonically (print/parse is stable).
 """
+import re
 from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
@@ -14,6 +15,8 @@ TOKENS = ["%0", "%x", "f32[", "]", "[B,", "loc(", '"a.py":3', "dense<", "0x", "0
           "99999999999999999999", "-0.0", "func", "yield", "return", "{", "}", "(", ")", ",", ":", "=", "B", "i8",
           "bool", "->", '"', "\\u", "\\", "//", "^(", "\n", "@f", "true", "none", "1.5", "-3", "u32[0]", "é"]
 
+DTYPE_NAMES = ["bool", "i8", "i32", "i64", "u32", "f16", "f32", "f64"]
+RETYPE = re.compile(r"\b(?:bool|i8|i32|i64|u32|f16|f32|f64)\b|(?<=[\[,( ])\d+(?=[\],)])")
 texts = st.sampled_from(SEEDS) | functions(max_ops=5).map(str)
 
 
@@ -25,7 +28,7 @@ def mutated(draw):
         i = draw(st.integers(0, n))
         j = draw(st.integers(i, min(n, i + 12)))
         kind = draw(st.sampled_from(["delete", "insert_char", "insert_token", "duplicate", "swap_chars",
-                                     "swap_tokens", "truncate"]))
+                                     "swap_tokens", "truncate", "retype", "retype"]))
         if kind == "delete":
             text = text[:i] + text[j:]
         elif kind == "insert_char":
@@ -43,6 +46,12 @@ def mutated(draw):
             text = " ".join(toks)
         elif kind == "truncate":
             text = text[:i]
+        elif kind == "retype":   # a well-formed but (probably) ill-typed program: exercises every type rule
+            sites = list(RETYPE.finditer(text))
+            if sites:
+                m = draw(st.sampled_from(sites))
+                new = draw(st.sampled_from(DTYPE_NAMES if m.group()[0].isalpha() else list("0123456789") + ["B"]))
+                text = text[:m.start()] + new + text[m.end():]
     return text
 
 

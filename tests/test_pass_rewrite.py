@@ -8,7 +8,7 @@ import pytest
 from flowc.backends.reference import run
 from flowc.ir import DTYPES, Builder, Function, Loc, Value, float32 as f32, parse
 from flowc.passes import Pattern, RewriteLoopError, apply_patterns, available
-from flowc.passes.rewrite import as_type, is_splat
+from flowc.passes.rewrite import Rewriter, as_type, is_splat
 from flowc.passes.simplify import PATTERNS, exact_cast
 
 
@@ -81,10 +81,13 @@ def test_a_replacement_of_the_wrong_type_is_reported_with_the_rule():
 def test_first_matching_rule_wins_and_predicates_match():
     f = fn(f32[3], build=lambda b, x: b("exp", x))
     seen = []
-    first = Pattern("first", lambda op: op.name == "exp", lambda op, rw: seen.append("first") or rw("sin", op.operands[0]))
-    second = Pattern("second", "exp", lambda op, rw: seen.append("second") or rw("cos", op.operands[0]))
+
+    def to(name):
+        return lambda op, rw: seen.append(name) or rw(name, op.operands[0])
+    first = Pattern("first", lambda op: op.name == "exp", to("sin"))
+    second = Pattern("second", "exp", to("cos"))
     g = apply_patterns(f, [first, second])
-    assert seen == ["first"] and [o.name for o in g.ops] == ["sin"]
+    assert seen == ["sin"] and [o.name for o in g.ops] == ["sin"]
 
 
 def test_patterns_on_missing_ops_are_inactive():
@@ -119,7 +122,6 @@ def test_helpers():
     assert is_splat(neg0, 0) and is_splat(neg0, 0, negative_zero=True) and not is_splat(neg0, 0, negative_zero=False)
     assert is_splat(pos0, 0, negative_zero=False) and not is_splat(pos0, 0, negative_zero=True)
     assert not is_splat(c12, 1) and not is_splat(x, 0)
-    from flowc.passes.rewrite import Rewriter
     rw = Rewriter(None)
     assert as_type(rw, x, x.type) is x
     assert as_type(rw, x, f32[2, 3]).type == f32[2, 3] and rw.ops[-1].name == "broadcast_to"

@@ -1,0 +1,56 @@
+"""Shared plumbing of the examples: arguments, batches, progress, timing."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+
+def parser(description: str, epochs: int, batch: int) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--backend", default="reference", help="flowc backend (default: reference)")
+    p.add_argument("--epochs", type=float, default=epochs, help=f"passes over the training set (default {epochs})")
+    p.add_argument("--batch", type=int, default=batch, help=f"minibatch size (default {batch})")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N training images (quick runs)")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def batches(n: int, batch: int, epochs: float, seed: int):
+    """Shuffled minibatch index arrays, ``epochs`` passes (fractional allowed), full batches only."""
+    rng = np.random.default_rng(seed)
+    steps = int(epochs * (n // batch))
+    done = 0
+    while done < steps:
+        order = rng.permutation(n)
+        for i in range(n // batch):
+            if done == steps:
+                return
+            yield order[i * batch:(i + 1) * batch]
+            done += 1
+
+
+def progress(iterable, total: int, desc: str):
+    try:
+        from tqdm import tqdm
+        return tqdm(iterable, total=total, desc=desc, file=sys.stderr, mininterval=1.0)
+    except ImportError:
+        return iterable
+
+
+def accuracy(predict, params, x, y, batch: int = 1000) -> float:
+    correct = 0
+    for i in range(0, len(x), batch):
+        correct += int(np.sum(predict(params, x[i:i + batch]) == y[i:i + batch]))
+    return correct / len(x)
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
