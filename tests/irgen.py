@@ -63,6 +63,14 @@ def _count(shape) -> int:
     return math.prod(MAX_SYM if isinstance(d, Sym) else d for d in shape)
 
 
+def _pow(m: float, n: int) -> float:
+    """``m ** n`` for magnitude bounds, saturating at inf instead of raising OverflowError."""
+    try:
+        return float(m) ** n
+    except OverflowError:
+        return math.inf
+
+
 def compatible(*shapes) -> bool:
     """Strict numpy broadcasting: aligned dims equal or literally 1 (never a symbol against an int)."""
     n = max(len(s) for s in shapes)
@@ -165,9 +173,9 @@ class _Gen:
                 name = "mul"
         if name == "pow" and dt.is_int:
             c = self.scalar(dt, self.draw(st.integers(0, 3)))
-            if not self.ok(dt, self.mag(x) ** 3):
+            if not self.ok(dt, _pow(self.mag(x), 3)):
                 return False
-            self.add(self.op("pow", x, c), self.mag(x) ** 3)
+            self.add(self.op("pow", x, c), _pow(self.mag(x), 3))
             return True
         y = self.partner(x, lambda v: True)
         mx, my = self.mag(x), self.mag(y)
@@ -273,7 +281,7 @@ class _Gen:
         if name == "reduce_prod" and dt.is_float:
             x, m = self.op("tanh", x), 1
         n = _count([x.type.shape[a] for a in axes])
-        bound = {"reduce_sum": m * n, "reduce_prod": m ** n}.get(name, m)
+        bound = {"reduce_sum": m * n, "reduce_prod": _pow(m, n)}.get(name, m)
         if not self.ok(dt, bound):
             return False
         self.add(self.op(name, x, axes=axes, keepdims=keepdims), bound)

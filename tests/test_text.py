@@ -191,3 +191,23 @@ def test_parameter_names_are_kept_or_made_unique():
 def test_comments_are_ignored():
     f = parse("// leading\nfunc @f(%x: f32[]) -> (f32[]) { // trailing\n  return %x // end\n}\n")
     assert print_function(f) == "func @f(%x: f32[]) -> (f32[]) {\n  return %x\n}\n"
+
+
+@pytest.mark.parametrize("items,type_,message", [
+    ("1.5", "i32[1]", "dense constant element 1.5 does not fit i32"),
+    ("-1", "u32[1]", "dense constant element -1 does not fit u32"),
+    ("128", "i8[1]", "dense constant element 128 does not fit i8"),
+    ("7", "bool[1]", "dense constant element 7 does not fit bool"),
+    ("true", "f32[1]", "dense constant element true does not fit f32"),
+    ("nan", "i64[1]", "dense constant element nan does not fit i64"),
+    ("1e10", "f16[1]", "dense constant does not fit f16[1]: overflow encountered in cast"),
+    ("1.0", "f32[99999999999999999999]", "dense constant has 1 element(s) but f32[99999999999999999999] needs "
+     "99999999999999999999"),
+])
+def test_dense_constant_never_converts_silently(items, type_, message):
+    text = f"func @f() -> ({type_}) {{\n  %0 = constant() {{value = dense<[{items}]> : {type_}}} : {type_}\n" \
+           "  return %0\n}\n"
+    with pytest.raises(ParseError) as e:
+        parse(text, "c.fir")
+    assert str(e.value).splitlines()[0].split(": ", 1) == [f"c.fir:2:{34 if 'has' in message or 'cast' in message else 35}",
+                                                          message]

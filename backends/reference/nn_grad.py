@@ -38,38 +38,45 @@ def _crop(xp, padding, h, w):
     return xp[:, :, pt:pt + h, pl:pl + w]
 
 
+def _acc(dtype):
+    return np.float64 if dtype == np.float64 else np.float32
+
+
 @impls.register("conv2d_input_grad")
 def _conv_dx(dy, w, input_hw, strides, padding, dilation, groups, layout):
+    """dcols = W^T dy (a batched GEMM), then col2im: one strided add per kernel tap."""
     dy, w = _to_nchw(dy, layout), _w_to_oihw(w, layout)
     n, o, oh, ow = dy.shape
     _, cg, kh, kw = w.shape
     h, wd = input_hw
     (pt, pb), (pl, pr) = padding
-    acc = np.float64 if dy.dtype == np.float64 else np.float32
+    acc, og = _acc(dy.dtype), o // groups
+    dyg = dy.astype(acc).reshape(n, groups, og, oh * ow)
+    wg = w.astype(acc).reshape(groups, og, cg * kh * kw)
+    dcols = np.einsum("goq,ngop->ngqp", wg, dyg, optimize=True).reshape(n, groups, cg, kh, kw, oh, ow)
     dxp = np.zeros((n, groups, cg, h + pt + pb, wd + pl + pr), acc)
-    dyg = dy.reshape(n, groups, o // groups, oh, ow).astype(acc)
-    wg = w.reshape(groups, o // groups, cg, kh, kw).astype(acc)
     for i, j, rs, cs in _taps(kh, kw, *dilation, *strides, oh, ow):
-        dxp[:, :, :, rs, cs] += np.einsum("ngohw,goc->ngchw", dyg, wg[:, :, :, i, j])
+        dxp[:, :, :, rs, cs] += dcols[:, :, :, i, j]
     dx = _crop(dxp.reshape(n, groups * cg, *dxp.shape[3:]), padding, h, wd)
     return _from_nchw(np.ascontiguousarray(dx).astype(dy.dtype), layout)
 
 
 @impls.register("conv2d_filter_grad")
 def _conv_dw(x, dy, filter_hw, strides, padding, dilation, groups, layout):
+    """im2col of x, then dW = sum_n dy cols^T (a batched GEMM contracted over batch and pixels)."""
     x, dy = _to_nchw(x, layout), _to_nchw(dy, layout)
     n, c, _, _ = x.shape
     _, o, oh, ow = dy.shape
     kh, kw = filter_hw
-    acc = np.float64 if x.dtype == np.float64 else np.float32
+    acc, cg, og = _acc(x.dtype), c // groups, o // groups
     xp = np.pad(x.astype(acc), ((0, 0), (0, 0), *padding))
-    cg = c // groups
-    xg = xp.reshape(n, groups, cg, *xp.shape[2:])
-    dyg = dy.reshape(n, groups, o // groups, oh, ow).astype(acc)
-    dw = np.zeros((groups, o // groups, cg, kh, kw), acc)
+    cols = np.empty((n, c, kh, kw, oh, ow), acc)
     for i, j, rs, cs in _taps(kh, kw, *dilation, *strides, oh, ow):
-        dw[:, :, :, i, j] = np.einsum("ngohw,ngchw->goc", dyg, xg[:, :, :, rs, cs])
-    return np.ascontiguousarray(_w_from_oihw(dw.reshape(o, cg, kh, kw).astype(x.dtype), layout))
+        cols[:, :, i, j] = xp[:, :, rs, cs]
+    cols = cols.reshape(n, groups, cg * kh * kw, oh * ow)
+    dyg = dy.astype(acc).reshape(n, groups, og, oh * ow)
+    dw = np.einsum("ngop,ngqp->goq", dyg, cols, optimize=True).reshape(o, cg, kh, kw)
+    return np.ascontiguousarray(_w_from_oihw(dw.astype(x.dtype), layout))
 
 
 @impls.register("max_pool2d_grad")
