@@ -163,15 +163,6 @@ def test_wrong_arity_and_bad_outputs():
         fc.jit(lambda x: "no")(np.ones(2))
 
 
-def test_example_main_runs(capsys):
-    from flowc.loader import load_function
-    import os
-    main = load_function(os.path.join(os.path.dirname(__file__), "..", "examples", "mnist_softmax.py") + ":main")
-    classes = main(batch=4)
-    assert classes.shape == (4,) and classes.dtype == np.int64 and ((0 <= classes) & (classes < 10)).all()
-    assert capsys.readouterr().out.startswith("predicted classes:")
-
-
 def test_string_annotations_and_scalar_for_annotated_scalar():
     def g(x: 'fc.f32["B", 2]', lr: "fc.f32[()]"):       # as under `from __future__ import annotations`
         return x * lr

@@ -38,7 +38,7 @@ def test_adam_matches_reference_formula():
         m = 0.9 * m + 0.1 * ga
         v = 0.999 * v + 0.001 * ga * ga
         w = w - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
-    np.testing.assert_allclose(p["a"], w, rtol=1e-6)
+    np.testing.assert_allclose(p["a"], w, rtol=1e-5)  # the step count is f32
 
 
 @pytest.mark.parametrize("opt", [optim.sgd(0.5), optim.sgd(0.2, momentum=0.9), optim.adam(0.05),
