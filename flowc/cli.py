@@ -42,7 +42,9 @@ def main(argv=None) -> int:
     try:
         return int(mods[args.command].run(args) or 0)
     except FlowcError as e:
-        print(f"error: {e}" if ":" not in str(e).split("\n")[0] else str(e), file=sys.stderr)
+        from flowc.ir.parser import IRError
+        located = isinstance(e, IRError) or getattr(e, "loc", None) is not None
+        print(str(e) if located else f"error: {e}", file=sys.stderr)
         return 1
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
