@@ -183,6 +183,17 @@ def test_graph_argument_errors(capsys, prog):
     assert code == 1 and "--args applies to FILE.py:FUNC sources" in err
 
 
+def test_graph_traces_a_python_function(capsys, tmp_path):
+    src = tmp_path / "model.py"
+    src.write_text("def predict(x, w):\n    return x @ w\n")
+    code, out, err = flowc(capsys, "graph", f"{src}:predict", "--args", "f32[B,4] f32[4,2]")
+    assert (code, err) == (0, "")
+    assert out.startswith('digraph "predict" {') and f'[label="matmul\\n{src}:2", shape=box]' in out
+    assert '[label="return #0: f32[B,2]", shape=house]' in out
+    code, _, err = flowc(capsys, "graph", f"{src}:predict", "--func", "x")
+    assert code == 1 and "--func applies to .fir files" in err
+
+
 # -- the installed console script --------------------------------------------------------------
 
 def test_console_script_end_to_end(tmp_path, prog):

@@ -9,7 +9,6 @@ import argparse
 import os
 
 from flowc.ir.graph import to_dot
-from flowc.ir.parser import parse_types
 from flowc.ir.types import FlowcError
 
 from .opt import load_fir, pick_function, write_text
@@ -34,12 +33,11 @@ def run(args) -> int:
     if _is_python_spec(args.source):
         if args.func is not None:
             raise FlowcError("--func applies to .fir files; name the Python function as FILE.py:FUNC")
-        types = parse_types(args.args, "--args") if args.args is not None else None
         try:
             from flowc.loader import trace_file_function
         except ImportError as e:
             raise FlowcError(f"tracing Python files is unavailable: the frontend could not be loaded ({e})") from None
-        f = trace_file_function(args.source, types)
+        f = trace_file_function(args.source, args.args)   # args: a type string, or None for annotations
     else:
         if args.args is not None:
             raise FlowcError("--args applies to FILE.py:FUNC sources, not .fir files")
