@@ -33,11 +33,21 @@ def batches(n: int, batch: int, epochs: float, seed: int):
 
 
 def progress(iterable, total: int, desc: str):
+    """tqdm's bar when installed (the examples extra), else a plain line every ~10%."""
     try:
         from tqdm import tqdm
         return tqdm(iterable, total=total, desc=desc, file=sys.stderr, mininterval=1.0)
     except ImportError:
-        return iterable
+        return _plain_progress(iterable, total, desc)
+
+
+def _plain_progress(iterable, total, desc):
+    t0, every = time.perf_counter(), max(1, total // 10)
+    for i, x in enumerate(iterable, 1):
+        yield x
+        if i % every == 0 or i == total:
+            rate = i / max(time.perf_counter() - t0, 1e-9)
+            print(f"{desc}: {i}/{total} ({rate:.2f} it/s)", file=sys.stderr, flush=True)
 
 
 def accuracy(predict, params, x, y, batch: int = 1000) -> float:
