@@ -14,6 +14,7 @@ The IR is never edited: a sweep builds new ops for what changed and reuses the
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -23,6 +24,21 @@ from flowc.ir import OPS, Builder, Function, Loc, Op, Region, TensorType, Value
 from flowc.ir.types import FlowcError, TypeError_
 
 MAX_SWEEPS = 64
+
+# Opt-bisect hook (flowc.testing.bisect): while set, at most ``_budget["left"]`` rewrites fire, and each
+# one that does is logged as (rule name, op name, loc).  None: unlimited (the normal case).
+_budget: dict | None = None
+
+
+@contextmanager
+def rewrite_budget(n: int):
+    """Allow only the first ``n`` rewrites (over every pattern table) inside the block; yields their log."""
+    global _budget
+    saved, _budget = _budget, {"left": n, "log": []}
+    try:
+        yield _budget["log"]
+    finally:
+        _budget = saved
 
 
 class RewriteLoopError(FlowcError):
@@ -158,12 +174,17 @@ class _Sweep:
             rules = self.by_name[op.name] = [p for p in self.patterns
                                              if not isinstance(p.match, str) or p.match == op.name]
         for rule in rules:
+            if _budget is not None and _budget["left"] <= 0:
+                break
             if not rule.matches(op):
                 continue
             rw = Rewriter(op.loc)
             vals = _normalize(op, rule, rule.rewrite(op, rw))
             if vals is not None:
                 self.fired[rule.name] += 1
+                if _budget is not None:
+                    _budget["left"] -= 1
+                    _budget["log"].append((rule.name, op.name, op.loc))
                 return vals, rw.ops
         return None, ()
 

@@ -1,0 +1,421 @@
+"""Hand-written Numba kernels the generated programs call (each compiled once, cached on disk).
+
+Generated code inlines simple loops itself; what would be long to generate per
+op instance (convolution, pooling, LRN and their gradients, Threefry, f16
+rounding) lives here as ordinary ``@njit(cache=True)`` functions, so every
+program shares one compiled copy per dtype signature.
+
+Image kernels work on contiguous NCHW arrays (the program transposes NHWC at
+the edges) in float32 or float64; f16 tensors are stored as float32 inside a
+program and rounded with :func:`round_f16` after each computing op.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+jit = numba.njit(**_JIT)
+
+# -- f16 emulation ------------------------------------------------------------------------------
+
+
+@jit
+def round_f16(x):
+    """Round a float to the nearest float16 value (ties to even), returned as float32."""
+    a = abs(np.float64(x))
+    if a != a or a == np.inf:
+        return np.float32(x)
+    if a >= 65520.0:                      # halfway between f16 max (65504) and 2**16: rounds to inf
+        return np.float32(np.inf) if x > 0 else np.float32(-np.inf)
+    m, e = math.frexp(a)
+    q = math.ldexp(1.0, max(e - 11, -24))  # spacing of f16 values near a (subnormal spacing 2**-24)
+    r = np.rint(a / q) * q
+    return np.float32(r) if x >= 0 else np.float32(-r)
+
+
+@jit
+def round_f16_array(a):
+    """Round every element of a float32 array (in place) to float16 precision; returns it."""
+    flat = a.reshape(a.size)
+    for i in range(flat.size):
+        flat[i] = round_f16(flat[i])
+    return a
+
+
+@jit
+def ipow(x, y):
+    """Integer power with wrapping multiplication (negative exponents give 0, or +-1 for base +-1)."""
+    if y < 0:
+        if x == 1:
+            return 1
+        if x == -1:
+            return 1 if y % 2 == 0 else -1
+        return 0
+    r = np.int64(1)
+    b = np.int64(x)
+    n = np.int64(y)
+    while n > 0:
+        if n & 1:
+            r = r * b
+        b = b * b
+        n >>= 1
+    return r
+
+
+# -- Threefry-2x32-20 (semantics in flowc.ir.ops.random) -----------------------------------------
+# All arithmetic is on uint64 values masked to 32 bits: Numba widens uint32 arithmetic, and mixing
+# uint64 with a signed literal would silently produce a float, so every constant is a uint64.
+
+_M = np.uint64(0xFFFFFFFF)
+_ROT = np.array([13, 15, 26, 6, 17, 29, 16, 24], np.uint64)
+
+
+@jit
+def _rotl(x, r):
+    return ((x << r) | (x >> (np.uint64(32) - r))) & _M
+
+
+@jit
+def threefry2x32(k0, k1, x0, x1):
+    """One block: (y0, y1) as uint64 holding 32-bit values."""
+    k0 = np.uint64(k0) & _M
+    k1 = np.uint64(k1) & _M
+    k2 = k0 ^ k1 ^ np.uint64(0x1BD11BDA)
+    ks = (k0, k1, k2)
+    x0 = (np.uint64(x0) + k0) & _M
+    x1 = (np.uint64(x1) + k1) & _M
+    for i in range(20):
+        x0 = (x0 + x1) & _M
+        x1 = _rotl(x1, _ROT[i % 8]) ^ x0
+        if i % 4 == 3:
+            s = i // 4 + 1
+            x0 = (x0 + ks[s % 3]) & _M
+            x1 = (x1 + ks[(s + 1) % 3] + np.uint64(s)) & _M
+    return x0, x1
+
+
+@jit
+def random_blocks(key, m, domain):
+    """uint32[m, 2]: block j encrypts the counter (j mod 2**32, j >> 32 | domain)."""
+    out = np.empty((m, 2), np.uint32)
+    for j in range(m):
+        uj = np.uint64(j)
+        y0, y1 = threefry2x32(key[0], key[1], uj & _M, (uj >> np.uint64(32)) | np.uint64(domain))
+        out[j, 0] = np.uint32(y0)
+        out[j, 1] = np.uint32(y1)
+    return out
+
+
+@jit
+def random_bits(key, n):
+    """Stream words 0..n-1 as uint32[n]."""
+    return random_blocks(key, (n + 1) // 2, 0).reshape(2 * ((n + 1) // 2))[:n].copy()
+
+
+@jit
+def u01_f32(word):
+    """[0, 1) float32 from the top 23 bits of a 32-bit word (exact: an integer times 2**-23)."""
+    return np.float32(np.uint64(word) >> np.uint64(9)) * np.float32(1.1920928955078125e-07)
+
+
+@jit
+def u01_f64(hi, lo):
+    """[0, 1) float64 from the top 52 bits of hi << 32 | lo."""
+    w = (np.uint64(hi) << np.uint64(32)) | np.uint64(lo)
+    return np.float64(w >> np.uint64(12)) * 2.220446049250313e-16
+
+
+@jit
+def uniform_f32(key, n, lo, hi):
+    """u * (hi - lo) + lo in float32 (no FMA contraction: Numba does not fuse without fastmath)."""
+    w = random_bits(key, n)
+    out = np.empty(n, np.float32)
+    width = np.float32(hi - lo)
+    for i in range(n):
+        out[i] = u01_f32(w[i]) * width + lo
+    return out
+
+
+@jit
+def uniform_f64(key, n, lo, hi):
+    b = random_blocks(key, n, 0)
+    out = np.empty(n, np.float64)
+    width = hi - lo
+    for i in range(n):
+        out[i] = u01_f64(b[i, 0], b[i, 1]) * width + lo
+    return out
+
+
+@jit
+def clamp(a, lo, hi):
+    for i in range(a.size):
+        if a[i] < lo:
+            a[i] = lo
+        elif a[i] > hi:
+            a[i] = hi
+    return a
+
+
+@jit
+def normal_f32(key, n):
+    b = random_blocks(key, n, 0)
+    out = np.empty(n, np.float32)
+    two_pi = np.float32(2 * np.pi)
+    for i in range(n):
+        u1, u2 = u01_f32(b[i, 0]), u01_f32(b[i, 1])
+        out[i] = np.sqrt(np.float32(-2) * np.log(np.float32(1) - u1)) * np.cos(two_pi * u2)
+    return out
+
+
+@jit
+def normal_f64(key, n):
+    b = random_blocks(key, 2 * n, 0)
+    out = np.empty(n, np.float64)
+    for i in range(n):
+        u1 = u01_f64(b[2 * i, 0], b[2 * i, 1])
+        u2 = u01_f64(b[2 * i + 1, 0], b[2 * i + 1, 1])
+        out[i] = np.sqrt(-2.0 * np.log(1.0 - u1)) * np.cos(2 * np.pi * u2)
+    return out
+
+
+# -- convolution (NCHW input, OIHW weights) ---------------------------------------------------------
+
+@jit
+def _im2col(x, n, g, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
+    """cols[(c, i, j), (p, q)] of batch item n, group g; zero outside the input."""
+    h, wd = x.shape[2], x.shape[3]
+    cols = np.zeros((cg * kh * kw, oh * ow), x.dtype)
+    for c in range(cg):
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                for p in range(oh):
+                    r = p * sh - pt + i * dh
+                    if r < 0 or r >= h:
+                        continue
+                    for q in range(ow):
+                        s = q * sw - pl + j * dw
+                        if 0 <= s < wd:
+                            cols[row, p * ow + q] = x[n, g * cg + c, r, s]
+    return cols
+
+
+@jit
+def conv2d(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups):
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    og = o // groups
+    out = np.empty((n, o, oh, ow), x.dtype)
+    wm = np.ascontiguousarray(w).reshape((o, cg * kh * kw))
+    for b in range(n):
+        for g in range(groups):
+            cols = _im2col(x, b, g, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+            res = np.dot(np.ascontiguousarray(wm[g * og:(g + 1) * og]), cols)
+            out[b, g * og:(g + 1) * og] = res.reshape((og, oh, ow))
+    return out
+
+
+@jit
+def conv2d_input_grad(dy, w, h, wd, sh, sw, pt, pl, dh, dw, groups):
+    n, o, oh, ow = dy.shape
+    _, cg, kh, kw = w.shape
+    og = o // groups
+    dx = np.zeros((n, cg * groups, h, wd), dy.dtype)
+    wm = np.ascontiguousarray(w).reshape((o, cg * kh * kw))
+    for b in range(n):
+        for g in range(groups):
+            wt = np.ascontiguousarray(wm[g * og:(g + 1) * og].T)
+            dyg = np.ascontiguousarray(dy[b, g * og:(g + 1) * og]).reshape((og, oh * ow))
+            dcols = np.dot(wt, dyg)
+            for c in range(cg):
+                for i in range(kh):
+                    for j in range(kw):
+                        row = (c * kh + i) * kw + j
+                        for p in range(oh):
+                            r = p * sh - pt + i * dh
+                            if r < 0 or r >= h:
+                                continue
+                            for q in range(ow):
+                                s = q * sw - pl + j * dw
+                                if 0 <= s < wd:
+                                    dx[b, g * cg + c, r, s] += dcols[row, p * ow + q]
+    return dx
+
+
+@jit
+def conv2d_filter_grad(x, dy, kh, kw, sh, sw, pt, pl, dh, dw, groups):
+    n = x.shape[0]
+    cg = x.shape[1] // groups
+    o, oh, ow = dy.shape[1], dy.shape[2], dy.shape[3]
+    og = o // groups
+    dw_ = np.zeros((o, cg * kh * kw), x.dtype)
+    for b in range(n):
+        for g in range(groups):
+            cols = _im2col(x, b, g, cg, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+            dyg = np.ascontiguousarray(dy[b, g * og:(g + 1) * og]).reshape((og, oh * ow))
+            dw_[g * og:(g + 1) * og] += np.dot(dyg, np.ascontiguousarray(cols.T))
+    return dw_.reshape((o, cg, kh, kw))
+
+
+# -- pooling ---------------------------------------------------------------------------------------
+
+@jit
+def max_pool2d(x, kh, kw, sh, sw, pt, pb, pl, pr):
+    n, c, h, wd = x.shape
+    oh = (h + pt + pb - kh) // sh + 1
+    ow = (wd + pl + pr - kw) // sw + 1
+    out = np.empty((n, c, oh, ow), x.dtype)
+    for b in range(n):
+        for ch in range(c):
+            for p in range(oh):
+                for q in range(ow):
+                    best = -np.inf
+                    for i in range(kh):
+                        r = p * sh - pt + i
+                        if 0 <= r < h:
+                            for j in range(kw):
+                                s = q * sw - pl + j
+                                if 0 <= s < wd:
+                                    v = x[b, ch, r, s]
+                                    if v > best or v != v:
+                                        if best == best:
+                                            best = v
+                    out[b, ch, p, q] = best
+    return out
+
+
+@jit
+def max_pool2d_grad(x, dy, kh, kw, sh, sw, pt, pl):
+    """dy goes to the first maximum (row-major) of each window, as argmax over the padded taps."""
+    n, c, h, wd = x.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    dx = np.zeros(x.shape, dy.dtype)
+    for b in range(n):
+        for ch in range(c):
+            for p in range(oh):
+                for q in range(ow):
+                    best = -np.inf
+                    br, bs = -1, -1
+                    first = True
+                    for i in range(kh):
+                        for j in range(kw):
+                            r = p * sh - pt + i
+                            s = q * sw - pl + j
+                            v = np.float64(x[b, ch, r, s]) if (0 <= r < h and 0 <= s < wd) else -np.inf
+                            if first or v > best or (v != v and best == best):
+                                best, br, bs = v, r, s
+                                first = False
+                    if 0 <= br < h and 0 <= bs < wd:
+                        dx[b, ch, br, bs] += dy[b, ch, p, q]
+    return dx
+
+
+@jit
+def _real(size, lo, k, s, p):
+    start = p * s - lo
+    return min(start + k, size) - max(start, 0)
+
+
+@jit
+def avg_pool2d(x, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
+    n, c, h, wd = x.shape
+    oh = (h + pt + pb - kh) // sh + 1
+    ow = (wd + pl + pr - kw) // sw + 1
+    out = np.empty((n, c, oh, ow), x.dtype)
+    for b in range(n):
+        for ch in range(c):
+            for p in range(oh):
+                for q in range(ow):
+                    out[b, ch, p, q] = 0        # accumulate in the array's own precision, tap by tap
+                    for i in range(kh):
+                        r = p * sh - pt + i
+                        if 0 <= r < h:
+                            for j in range(kw):
+                                s = q * sw - pl + j
+                                if 0 <= s < wd:
+                                    out[b, ch, p, q] += x[b, ch, r, s]
+                    cnt = kh * kw if include_pad else _real(h, pt, kh, sh, p) * _real(wd, pl, kw, sw, q)
+                    out[b, ch, p, q] = out[b, ch, p, q] / cnt
+    return out
+
+
+@jit
+def avg_pool2d_grad(dy, h, wd, kh, kw, sh, sw, pt, pl, include_pad):
+    n, c, oh, ow = dy.shape
+    dx = np.zeros((n, c, h, wd), dy.dtype)
+    for b in range(n):
+        for ch in range(c):
+            for p in range(oh):
+                for q in range(ow):
+                    cnt = kh * kw if include_pad else _real(h, pt, kh, sh, p) * _real(wd, pl, kw, sw, q)
+                    share = dy[b, ch, p, q] / cnt
+                    for i in range(kh):
+                        r = p * sh - pt + i
+                        if 0 <= r < h:
+                            for j in range(kw):
+                                s = q * sw - pl + j
+                                if 0 <= s < wd:
+                                    dx[b, ch, r, s] += share
+    return dx
+
+
+# -- local response normalisation (AlexNet formula, see flowc.ir.ops.nn) --------------------------
+
+@jit
+def _lrn_scale(x, size, alpha, k):
+    """s = k + alpha * window sum of x^2 over channels, float64."""
+    n, c, h, wd = x.shape
+    half = size // 2
+    s = np.empty(x.shape, np.float64)
+    for b in range(n):
+        for ch in range(c):
+            lo, hi = max(ch - half, 0), min(ch + half, c - 1)
+            for r in range(h):
+                for q in range(wd):
+                    acc = 0.0
+                    for cc in range(lo, hi + 1):
+                        v = np.float64(x[b, cc, r, q])
+                        acc += v * v
+                    s[b, ch, r, q] = k + alpha * acc
+    return s
+
+
+@jit
+def lrn(x, size, alpha, beta, k):
+    s = _lrn_scale(x, size, alpha, k)
+    out = np.empty(x.shape, x.dtype)
+    flat_x, flat_s, flat_o = x.reshape(x.size), s.reshape(s.size), out.reshape(out.size)
+    for i in range(x.size):
+        flat_o[i] = flat_x[i] / flat_s[i] ** beta
+    return out
+
+
+@jit
+def lrn_grad(x, dy, size, alpha, beta, k):
+    """dx_c = dy_c s_c^-b - 2ab x_c sum_{c' near c} dy_c' x_c' s_c'^(-b-1), in float64."""
+    n, c, h, wd = x.shape
+    half = size // 2
+    s = _lrn_scale(x, size, alpha, k)
+    t = np.empty(x.shape, np.float64)
+    for b in range(n):
+        for ch in range(c):
+            for r in range(h):
+                for q in range(wd):
+                    t[b, ch, r, q] = np.float64(dy[b, ch, r, q]) * np.float64(x[b, ch, r, q]) * s[b, ch, r, q] ** (-beta - 1)
+    dx = np.empty(x.shape, x.dtype)
+    for b in range(n):
+        for ch in range(c):
+            lo, hi = max(ch - half, 0), min(ch + half, c - 1)
+            for r in range(h):
+                for q in range(wd):
+                    inner = 0.0
+                    for cc in range(lo, hi + 1):
+                        inner += t[b, cc, r, q]
+                    dx[b, ch, r, q] = (np.float64(dy[b, ch, r, q]) * s[b, ch, r, q] ** (-beta)
+                                       - 2 * alpha * beta * np.float64(x[b, ch, r, q]) * inner)
+    return dx

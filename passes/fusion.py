@@ -1,0 +1,332 @@
+"""Op fusion: group elementwise ops, broadcasts, reductions and matmul/conv epilogues into
+``fusion`` regions, so a backend emits one kernel per region.
+
+Which ops may fuse comes from the registry's traits (``elementwise``, ``broadcasting``,
+``reduction``) plus the ``ANCHORS`` table of :mod:`.op_roles` (matmul, conv2d).  Every
+group has a *domain*: the shape its loop runs over (a reduction's input shape, an
+anchor's output shape, else the op's result shape).
+
+Grouping is greedy, in program order: each fusible op tries to join the groups of the
+ops producing its operands.  Two groups merge only when
+
+1. their domains are equal (no op is recomputed per element of a larger loop);
+2. their kinds combine: ``loop`` + ``loop`` -> ``loop``; ``loop`` + X -> X; ``reduce`` +
+   ``reduce`` only with the same axes and keepdims (reductions over different axes
+   never share a kernel); two anchors never merge (an anchor never joins as a consumer:
+   no prologue fusion into a contraction);
+3. no member consumes a reduction result of the same group (the reduction is a root);
+4. the merged group stays acyclic w.r.t. the rest of the graph: no path leaves it and
+   comes back (checked on the graph of groups, not just ops).
+
+Cost rule.  Fusing never recomputes by itself: a fused value that is also used outside
+its region is yielded (multi-output region).  The one duplication is deliberate: an
+elementwise producer whose per-element cost is at most ``CHEAP`` (add, mul, cast,
+broadcast_to, ...; not exp/tanh/div), whose operands come from outside its own group and
+whose shape is the consumer group's domain, is *recomputed* inside each other group that
+reads it, so it need not be materialised for them.  Matmul, conv and reductions are never
+duplicated.  Scalar constants are copied into the regions that use them.
+
+Groups of a single op stay unwrapped (there is nothing to fuse).
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from flowc.ir import Function, Op, Region, Value
+
+from .base import register
+from .dce import dce
+from .op_roles import ANCHORS, CHEAP, op_cost
+from .rewrite import derive, inherit_position, rebuild
+
+
+def role(op: Op) -> str | None:
+    """``anchor``, ``reduce``, ``loop`` or None (never fused)."""
+    if op.regions:
+        return None
+    if op.name in ANCHORS:
+        return "anchor"
+    traits = op.opdef.traits
+    if "reduction" in traits:
+        return "reduce"
+    if ("elementwise" in traits or "broadcasting" in traits) and op.operands:
+        return "loop"
+    return None
+
+
+def _reduce_sig(op: Op):
+    axes = op.attrs["axes"] if "axes" in op.attrs else (op.attrs["axis"],)
+    return tuple(axes), op.attrs["keepdims"]
+
+
+@dataclass
+class Group:
+    members: list[int]
+    kind: str
+    domain: tuple
+    sig: tuple | None = None
+    clones: list[int] = field(default_factory=list)
+
+    @property
+    def lo(self) -> int:
+        return min(self.members)
+
+    @property
+    def hi(self) -> int:
+        return max(self.members)
+
+
+class _Fuser:
+    def __init__(self, f: Function):
+        self.f = f
+        self.ops = list(f.ops)
+        self.index = {id(op): i for i, op in enumerate(self.ops)}
+        self.roles = [role(op) for op in self.ops]
+        self.users: list[list[int]] = [[] for _ in self.ops]
+        for i, op in enumerate(self.ops):
+            for v in op.operands:
+                p = self.producer(v)
+                if p is not None:
+                    self.users[p].append(i)
+        self.returned = {id(v) for v in f.results}
+        self.parent = list(range(len(self.ops)))
+        self.groups: dict[int, Group] = {}
+
+    def producer(self, v: Value) -> int | None:
+        return self.index.get(id(v.producer)) if v.producer is not None else None
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    # -- grouping ------------------------------------------------------------------------------
+    def new_group(self, i: int):
+        op, r = self.ops[i], self.roles[i]
+        if r == "anchor":
+            self.groups[i] = Group([i], ANCHORS[op.name](op), op.results[0].type.shape)
+        elif r == "reduce":
+            self.groups[i] = Group([i], "reduce", op.operands[0].type.shape, _reduce_sig(op))
+        else:
+            self.groups[i] = Group([i], "loop", op.results[0].type.shape)
+
+    @staticmethod
+    def combine(a: Group, b: Group) -> tuple[str, tuple | None] | None:
+        if a.domain != b.domain:
+            return None
+        if a.kind == "loop":
+            return b.kind, b.sig
+        if b.kind == "loop":
+            return a.kind, a.sig
+        if a.kind == b.kind == "reduce" and a.sig == b.sig:
+            return "reduce", a.sig
+        return None
+
+    def roots_ok(self, members: set[int]) -> bool:
+        for m in members:
+            for v in self.ops[m].operands:
+                p = self.producer(v)
+                if p in members and self.roles[p] == "reduce":
+                    return False
+        return True
+
+    def acyclic(self, ga: int, gb: int) -> bool:
+        """No path from the merged group leaves it and comes back."""
+        merged = set(self.groups[ga].members) | set(self.groups[gb].members)
+        hi = max(merged)
+        stack = [u for m in merged for u in self.users[m] if u not in merged]
+        seen: set[int] = set()
+        while stack:
+            g = self.find(stack.pop())
+            if g in seen:
+                continue
+            seen.add(g)
+            grp = self.groups.get(g)
+            members = grp.members if grp is not None else [g]
+            if min(members) > hi:
+                continue
+            for m in members:
+                for u in self.users[m]:
+                    if u in merged:
+                        return False
+                    stack.append(u)
+        return True
+
+    def try_merge(self, ga: int, gb: int) -> bool:
+        a, b = self.groups[ga], self.groups[gb]
+        kind = self.combine(a, b)
+        if kind is None or not self.roots_ok(set(a.members) | set(b.members)) or not self.acyclic(ga, gb):
+            return False
+        self.parent[gb] = ga
+        a.members = sorted(a.members + b.members)
+        a.kind, a.sig = kind
+        del self.groups[gb]
+        return True
+
+    def group_all(self):
+        for i, op in enumerate(self.ops):
+            r = self.roles[i]
+            if r is None:
+                continue
+            self.new_group(i)
+            if r == "anchor":
+                continue
+            for v in op.operands:
+                p = self.producer(v)
+                if p is None or self.roles[p] is None:
+                    continue
+                gp, gi = self.find(p), self.find(i)
+                if gp != gi:
+                    self.try_merge(gp, gi)
+
+    # -- the cost rule: recompute cheap leaf producers instead of reading them --------------------
+    def duplicate_cheap(self):
+        for g, grp in self.groups.items():
+            members = set(grp.members)
+            for m in grp.members:
+                for v in self.ops[m].operands:
+                    p = self.producer(v)
+                    if p is None or p in members or p in grp.clones or not self.cheap_leaf(p, grp.domain):
+                        continue
+                    grp.clones.append(p)
+            grp.clones.sort()
+
+    def cheap_leaf(self, p: int, domain) -> bool:
+        op = self.ops[p]
+        if self.roles[p] != "loop" or op_cost(op.name) > CHEAP or op.results[0].type.shape != domain:
+            return False
+        home = set(self.groups[self.find(p)].members)
+        return all(self.producer(v) not in home for v in op.operands)
+
+    # -- building the new function -------------------------------------------------------------
+    def run(self) -> Function:
+        self.group_all()
+        self.duplicate_cheap()
+        positions = dict(getattr(self.f, "positions", None) or {})
+        wrapped = {g: grp for g, grp in self.groups.items() if len(grp.members) + len(grp.clones) >= 2}
+        node_of = {}
+        for i in range(len(self.ops)):
+            g = self.find(i) if self.roles[i] is not None else i
+            node_of[i] = g if g in wrapped else ("op", i)
+        nodes: dict = {}
+        for i in range(len(self.ops)):
+            nodes.setdefault(node_of[i], []).append(i)
+        mapping: dict[int, Value] = {}
+        out: list[Op] = []
+        for node in self._topo(nodes, node_of, wrapped):
+            if node in wrapped:
+                out.append(self._build(wrapped[node], mapping, positions, wrapped))
+            else:
+                op = self.ops[node[1]]
+                operands = [mapping.get(id(v), v) for v in op.operands]
+                if any(a is not b for a, b in zip(operands, op.operands)):
+                    new = rebuild(op, operands)
+                    inherit_position(positions, op, new)
+                    mapping.update((id(a), b) for a, b in zip(op.results, new.results))
+                    op = new
+                out.append(op)
+        results = [mapping.get(id(v), v) for v in self.f.results]
+        return dce(derive(self.f, out, results, positions))
+
+    def _inputs(self, grp: Group) -> list[Value]:
+        """External operands of a group's ops, in first-use order (clones read their own operands)."""
+        inside = set(grp.members) | set(grp.clones)
+        seen, out = set(), []
+        for m in sorted(inside):
+            for v in self.ops[m].operands:
+                p = self.producer(v)
+                if p in inside or id(v) in seen or _scalar_constant(v):
+                    continue
+                seen.add(id(v))
+                out.append(v)
+        return out
+
+    def _topo(self, nodes: dict, node_of: dict, wrapped: dict):
+        deps: dict = {n: set() for n in nodes}
+        for n, members in nodes.items():
+            grp = wrapped.get(n)
+            needed = self._inputs(grp) if grp is not None else [v for m in members for v in self.ops[m].operands]
+            for v in needed:
+                p = self.producer(v)
+                if p is not None and node_of[p] != n:
+                    deps[n].add(node_of[p])
+        for n, grp in wrapped.items():      # clones read their operands: the group needs their producers
+            for c in grp.clones:
+                for v in self.ops[c].operands:
+                    p = self.producer(v)
+                    if p is not None and node_of[p] != n:
+                        deps[n].add(node_of[p])
+        rev: dict = {n: [] for n in nodes}
+        for n, ds in deps.items():
+            for d in ds:
+                rev[d].append(n)
+        key = {n: max(m) for n, m in nodes.items()}
+        count = {n: len(ds) for n, ds in deps.items()}
+        ready = [(key[n], k, n) for k, n in enumerate(nodes) if not count[n]]
+        order = {n: k for k, n in enumerate(nodes)}
+        heapq.heapify(ready)
+        while ready:
+            _, _, n = heapq.heappop(ready)
+            yield n
+            for s in rev[n]:
+                count[s] -= 1
+                if not count[s]:
+                    heapq.heappush(ready, (key[s], order[s], s))
+        if any(count.values()):
+            raise AssertionError("fusion produced a cyclic group graph (a bug in the acyclicity check)")
+
+    def _build(self, grp: Group, mapping: dict, positions: dict, wrapped: dict) -> Op:
+        inputs = self._inputs(grp)
+        params = [Value(v.type, None) for v in inputs]
+        local: dict[int, Value] = {id(v): p for v, p in zip(inputs, params)}
+        body: list[Op] = []
+
+        def operand(v: Value) -> Value:
+            if id(v) not in local:        # a scalar constant, copied in
+                c = v.producer
+                cloned = Op(c.name, (), c.attrs, [v.type], (), c.loc)
+                body.append(cloned)
+                local[id(v)] = cloned.results[0]
+            return local[id(v)]
+
+        for i in sorted(set(grp.members) | set(grp.clones)):
+            op = self.ops[i]
+            new = Op(op.name, [operand(v) for v in op.operands], op.attrs, [r.type for r in op.results], (),
+                     op.loc)
+            body.append(new)
+            local.update((id(a), b) for a, b in zip(op.results, new.results))
+        members = set(grp.members)
+        outputs = [r for i in grp.members for r in self.ops[i].results if self._escapes(r, members, wrapped)]
+        if not outputs:     # a dead group (DCE drops the fusion op afterwards)
+            outputs = list(self.ops[grp.hi].results)
+        root = self.ops[grp.hi]
+        fused = Op("fusion", [mapping.get(id(v), v) for v in inputs], {"kind": grp.kind},
+                   [r.type for r in outputs], [Region(params, body, [local[id(r)] for r in outputs])], root.loc)
+        inherit_position(positions, root, fused)
+        mapping.update((id(a), b) for a, b in zip(outputs, fused.results))
+        return fused
+
+    def _escapes(self, r: Value, members: set[int], wrapped: dict) -> bool:
+        if id(r) in self.returned:
+            return True
+        p = self.index[id(r.producer)]
+        for u in self.users[p]:
+            if u in members or id(r) not in {id(v) for v in self.ops[u].operands}:
+                continue
+            g = self.find(u) if self.roles[u] is not None else None
+            if g in wrapped and p in wrapped[g].clones:
+                continue    # that group recomputes it
+            return True
+        return False
+
+
+def _scalar_constant(v: Value) -> bool:
+    p = v.producer
+    return p is not None and p.name == "constant" and p.attrs["value"].size <= 1
+
+
+@register("fusion", "group elementwise ops, broadcasts, reductions and matmul/conv epilogues into fusion regions")
+def fusion(f: Function) -> Function:
+    return _Fuser(dce(f)).run()

@@ -1,0 +1,55 @@
+"""Per-op facts the fusion and layout passes need beyond the registry's traits.
+
+Traits already say which ops are ``elementwise``, ``broadcasting`` or a ``reduction``;
+the passes read those.  What traits do not say lives here, in small tables keyed by
+op name and filled by ``register`` calls (never an if/elif chain in a pass):
+
+* ``ANCHORS``: ops that head an *epilogue* fusion region (a contraction followed by
+  elementwise work on its output); the value is the region ``kind``.
+* ``COSTS``: relative per-element cost of elementwise ops (default 1).  The fusion
+  pass duplicates a producer into a second region only when its cost is at most
+  ``CHEAP``; transcendental ops are worth keeping materialised instead.
+* ``WEIGHT_OPERANDS`` / ``WEIGHT_RESULTS``: for ops with a ``layout`` attribute, which
+  operands/results are filters (OIHW under NCHW, HWIO under NHWC) rather than images.
+
+These would sit more naturally as traits on the op declarations (``contraction``,
+``transcendental``); they are kept here until ``ir/ops`` grows them.
+"""
+from __future__ import annotations
+
+from flowc.ir.registry import Rules
+
+CHEAP = 1
+
+ANCHORS = Rules("fusion anchor")
+COSTS: dict[str, int] = {}
+WEIGHT_OPERANDS: dict[str, tuple[int, ...]] = {}
+WEIGHT_RESULTS: dict[str, tuple[int, ...]] = {}
+
+
+def anchor(name: str, kind: str):
+    ANCHORS.register(name)(lambda op, _kind=kind: _kind)
+
+
+def cost(value: int, *names: str):
+    for n in names:
+        COSTS[n] = value
+
+
+def weights(name: str, operands: tuple[int, ...] = (), results: tuple[int, ...] = ()):
+    WEIGHT_OPERANDS[name] = operands
+    WEIGHT_RESULTS[name] = results
+
+
+def op_cost(name: str) -> int:
+    return COSTS.get(name, 1)
+
+
+anchor("matmul", "matmul_epilogue")
+anchor("conv2d", "conv_epilogue")
+
+cost(4, "exp", "log", "log1p", "tanh", "sigmoid", "sin", "cos", "sqrt", "rsqrt", "pow", "div")
+
+weights("conv2d", operands=(1,))
+weights("conv2d_input_grad", operands=(1,))
+weights("conv2d_filter_grad", results=(0,))
