@@ -4,15 +4,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from flowc.backends.reference import run
-from flowc.ir import Builder, Function, TypeError_, Value, dtype_of, tensor_type
-
-
-def build(name, *types, **attrs):
-    """A verified one-op Function over parameters of the given (dtype, shape) types."""
-    params = [Value(tensor_type(*t), f"a{i}") for i, t in enumerate(types)]
-    b = Builder()
-    out = b(name, *params, **attrs)
-    return Function("f", params, b.ops, [out]).verify()
+from flowc.ir import TypeError_, dtype_of
+from opcheck import build
 
 
 @st.composite

@@ -9,23 +9,10 @@ from hypothesis import strategies as st
 from flowc.backends.reference import run
 from flowc.ir import Builder, Function, TypeError_, Value, parse, tensor_type, verify
 from flowc.ir.registry import OPS
+from opcheck import apply, infer
 
 FIR = Path(__file__).parent / "fir" / "roundtrip" / "nn.fir"
 NN_OPS = {"softmax", "log_softmax", "conv2d", "max_pool2d", "avg_pool2d", "local_response_norm"}
-
-
-def apply(name, *arrays, **attrs):
-    """Build a one-op function over ``arrays`` and run it in the reference interpreter."""
-    b = Builder()
-    params = [Value(tensor_type(a.dtype, a.shape), f"a{i}") for i, a in enumerate(arrays)]
-    out = b(name, *params, **attrs)
-    (res,) = run(Function("f", params, b.ops, [out]), *arrays)
-    return res
-
-
-def infer(name, *types, **attrs):
-    b = Builder()
-    return b(name, *[Value(tensor_type(d, s)) for d, s in types], **attrs).type
 
 
 def conv_attrs(strides=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), **kw):

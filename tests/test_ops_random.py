@@ -10,23 +10,12 @@ from flowc.backends.reference import run
 from flowc.backends.reference.threefry import threefry2x32
 from flowc.ir import Builder, Function, TypeError_, Value, parse, tensor_type, verify
 from flowc.ir.registry import OPS
+from opcheck import apply, infer
 
 FIR = Path(__file__).parent / "fir" / "roundtrip" / "random.fir"
 RANDOM_OPS = {"random_split", "random_bits", "random_uniform", "random_normal", "random_bernoulli"}
 KEY = np.array([0xDEADBEEF, 42], np.uint32)
 N = 100_000
-
-
-def apply(name, *arrays, **attrs):
-    b = Builder()
-    params = [Value(tensor_type(a.dtype, a.shape), f"a{i}") for i, a in enumerate(arrays)]
-    out = b(name, *params, **attrs)
-    (res,) = run(Function("f", params, b.ops, [out]), *arrays)
-    return res
-
-
-def infer(name, *types, **attrs):
-    return Builder()(name, *[Value(tensor_type(d, s)) for d, s in types], **attrs).type
 
 
 def block(key, c0, c1):

@@ -4,22 +4,11 @@ import pytest
 from hypothesis import given, strategies as st
 
 from flowc.backends.reference import run
-from flowc.ir import Builder, Function, TypeError_, Value, dtype_of, tensor_type
+from flowc.ir import TypeError_, dtype_of
+from opcheck import build, result_type
 
 REDUCE = {"reduce_sum": np.sum, "reduce_mean": np.mean, "reduce_max": np.max, "reduce_min": np.min,
           "reduce_prod": np.prod}
-
-
-def build(name, *types, **attrs):
-    """A verified one-op Function over parameters of the given (dtype, shape) types."""
-    params = [Value(tensor_type(*t), f"a{i}") for i, t in enumerate(types)]
-    b = Builder()
-    out = b(name, *params, **attrs)
-    return Function("f", params, b.ops, [out]).verify()
-
-
-def result_type(name, *types, **attrs) -> str:
-    return str(build(name, *types, **attrs).results[0].type)
 
 
 def data_for(dtype, shape, rng):

@@ -6,32 +6,11 @@ import pytest
 from hypothesis import given, strategies as st
 
 from flowc.backends.reference import impls, run
-from flowc.ir import (Builder, Function, Sym, TypeError_, Value, dtype_of, parse_module, print_module, tensor_type,
-                      verify_module)
+from flowc.ir import Sym, TypeError_, dtype_of, parse_module, print_module, verify_module
+from opcheck import apply, build, result_type
 
 seeds = st.integers(0, 2**32 - 1)
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
-
-
-def build(name, *types, **attrs):
-    """A verified one-op Function over parameters of the given (dtype, shape) types."""
-    params = [Value(tensor_type(*t), f"a{i}") for i, t in enumerate(types)]
-    b = Builder()
-    out = b(name, *params, **attrs)
-    return Function("f", params, b.ops, [out]).verify()
-
-
-def result_type(name, *types, **attrs) -> str:
-    return str(build(name, *types, **attrs).results[0].type)
-
-
-def run1(name, *arrays, **attrs):
-    """Build the op over the arrays' own (static) types, run it, check the result's declared type."""
-    f = build(name, *((dtype_of(a.dtype).name, a.shape) for a in arrays), **attrs)
-    (got,) = run(f, *arrays)
-    t = f.results[0].type
-    assert got.dtype == t.dtype.np and got.shape == t.shape
-    return got
 
 
 def rand(shape, seed, dtype=np.float32):
@@ -53,7 +32,7 @@ def test_reshape_random_factorization(shape, data):
     groups = [factors[a:b] for a, b in zip([0] + cuts, cuts + [len(factors)])]
     new = tuple(int(np.prod(g, dtype=np.int64)) for g in groups)
     x = rand(shape, data.draw(seeds))
-    np.testing.assert_array_equal(run1("reshape", x, shape=new), x.reshape(new))
+    np.testing.assert_array_equal(apply("reshape", x, shape=new), x.reshape(new))
 
 
 def _prime_factors(n):
@@ -88,7 +67,7 @@ def test_reshape_errors(src, shape, message):
 def test_transpose_random_permutation(shape, data):
     perm = tuple(data.draw(st.permutations(range(len(shape)))))
     x = rand(shape, data.draw(seeds))
-    np.testing.assert_array_equal(run1("transpose", x, perm=perm), np.transpose(x, perm))
+    np.testing.assert_array_equal(apply("transpose", x, perm=perm), np.transpose(x, perm))
 
 
 def test_transpose_symbolic_and_errors():
@@ -103,7 +82,7 @@ def test_broadcast_to_random(target, data):
     src = tuple(data.draw(st.sampled_from([d, 1])) for d in target)
     src = src[data.draw(st.integers(0, len(src))):]
     x = rand(src, data.draw(seeds))
-    np.testing.assert_array_equal(run1("broadcast_to", x, shape=target), np.broadcast_to(x, target))
+    np.testing.assert_array_equal(apply("broadcast_to", x, shape=target), np.broadcast_to(x, target))
 
 
 def test_broadcast_to_symbolic_and_errors():
@@ -124,9 +103,9 @@ def test_expand_dims_then_squeeze(shape, data):
     axes = tuple(sorted(data.draw(st.sets(st.integers(0, out_rank - 1), min_size=out_rank - len(shape),
                                           max_size=out_rank - len(shape)))))
     x = rand(shape, data.draw(seeds))
-    y = run1("expand_dims", x, axes=axes)
+    y = apply("expand_dims", x, axes=axes)
     np.testing.assert_array_equal(y, np.expand_dims(x, axes))
-    np.testing.assert_array_equal(run1("squeeze", y, axes=axes), x)
+    np.testing.assert_array_equal(apply("squeeze", y, axes=axes), x)
 
 
 def test_expand_squeeze_symbolic_and_errors():
@@ -147,7 +126,7 @@ def test_concatenate_random(shape, data):
     sizes = data.draw(st.lists(st.integers(0, 3), min_size=1, max_size=4))
     seed = data.draw(seeds)
     xs = [rand(shape[:axis] + (n,) + shape[axis + 1:], seed + i) for i, n in enumerate(sizes)]
-    np.testing.assert_array_equal(run1("concatenate", *xs, axis=axis), np.concatenate(xs, axis=axis))
+    np.testing.assert_array_equal(apply("concatenate", *xs, axis=axis), np.concatenate(xs, axis=axis))
 
 
 def test_concatenate_symbolic_and_errors():
@@ -174,7 +153,7 @@ def test_pad_random(shape, data):
     value = float(data.draw(st.integers(-3, 3))) if dtype == np.int32 else data.draw(st.sampled_from([0.0, -1.5]))
     x = rand(shape, data.draw(seeds), dtype)
     want = np.pad(x, pads, constant_values=dtype(value))
-    np.testing.assert_array_equal(run1("pad", x, pads=pads, value=value), want)
+    np.testing.assert_array_equal(apply("pad", x, pads=pads, value=value), want)
 
 
 def test_pad_symbolic_and_errors():
@@ -199,7 +178,7 @@ def test_slice_random(shape, data):
         strides.append(data.draw(st.integers(1, 3)))
     x = rand(shape, data.draw(seeds))
     want = x[tuple(slice(*a) for a in zip(starts, limits, strides))]
-    got = run1("slice", x, starts=tuple(starts), limits=tuple(limits), strides=tuple(strides))
+    got = apply("slice", x, starts=tuple(starts), limits=tuple(limits), strides=tuple(strides))
     np.testing.assert_array_equal(got, want)
 
 
@@ -232,13 +211,13 @@ def test_take_random(shape, ishape, data):
     idx = np.random.default_rng(seed).integers(-2 * n - 1, 2 * n + 1, size=ishape)
     idx = idx.astype(data.draw(st.sampled_from([np.int32, np.int64])))
     x = rand(shape, seed)
-    np.testing.assert_array_equal(run1("take", x, idx, axis=axis), np.take(x, _wrap_clamp(idx, n), axis=axis))
+    np.testing.assert_array_equal(apply("take", x, idx, axis=axis), np.take(x, _wrap_clamp(idx, n), axis=axis))
 
 
 def test_take_wrap_then_clamp():
     x = np.arange(5, dtype=np.float32) * 10
     idx = np.array([-1, -5, -6, 5, 7, 2, 0], np.int64)
-    np.testing.assert_array_equal(run1("take", x, idx, axis=0), [40, 0, 0, 40, 40, 20, 0])
+    np.testing.assert_array_equal(apply("take", x, idx, axis=0), [40, 0, 0, 40, 40, 20, 0])
 
 
 def test_take_symbolic_and_errors():
@@ -256,7 +235,7 @@ def test_take_symbolic_and_errors():
        dtype=st.sampled_from(["f32", "i32", "bool", "f16"]))
 def test_one_hot_random(ishape, depth, seed, dtype):
     idx = np.random.default_rng(seed).integers(-2, depth + 2, size=ishape).astype(np.int32)
-    got = run1("one_hot", idx, depth=depth, dtype=dtype_of(dtype))
+    got = apply("one_hot", idx, depth=depth, dtype=dtype_of(dtype))
     want = np.zeros(ishape + (depth,), dtype_of(dtype).np)
     for pos in np.ndindex(*ishape):
         if 0 <= idx[pos] < depth:
@@ -289,15 +268,15 @@ def test_scatter_add_is_adjoint_of_take(case):
     x = rng.standard_normal(xshape)
     ushape = xshape[:axis] + ishape + xshape[axis + 1:]
     u = rng.standard_normal(ushape)
-    tx = run1("take", x, idx, axis=axis)
-    su = run1("scatter_add", idx, u, axis=axis, size=n)
+    tx = apply("take", x, idx, axis=axis)
+    su = apply("scatter_add", idx, u, axis=axis, size=n)
     np.testing.assert_allclose(np.vdot(tx, u), np.vdot(x, su), rtol=1e-10, atol=1e-10)
 
 
 def test_scatter_add_duplicates_accumulate():
     idx = np.array([[0, 2], [2, -1], [9, -9]], np.int32)      # -1 -> 3; 9 -> 3; -9 -> -5 -> 0
     u = np.arange(2 * 3 * 2, dtype=np.float32).reshape(2, 3, 2)
-    got = run1("scatter_add", idx, u, axis=1, size=4)
+    got = apply("scatter_add", idx, u, axis=1, size=4)
     want = np.zeros((2, 4), np.float32)
     for b in range(2):
         for pos in np.ndindex(3, 2):
