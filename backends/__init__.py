@@ -9,7 +9,7 @@ import importlib
 
 from flowc.ir.types import FlowcError
 
-BACKENDS = {"reference": "flowc.backends.reference"}
+BACKENDS = {"reference": "flowc.backends.reference", "numba": "flowc.backends.numba"}
 
 
 def get_backend(name: str):

@@ -43,13 +43,14 @@ class Lowered:
         self.backend = backend
 
     @classmethod
-    def from_function(cls, f: Function, opt_level: int = 1, out_tree=None, backend: str = "reference"):
+    def from_function(cls, f: Function, opt_level: int = 1, out_tree=None, backend: str = "reference",
+                      passes=None):
+        """Run the pass pipeline (``passes``, or opt_level's default), keeping every stage by pass name."""
+        from flowc.passes import run_stages
         stages = {"traced": f}
-        run_stages = _run_stages()
-        if run_stages is not None:
-            for name, g in run_stages(f, opt_level=opt_level):
-                stages.setdefault(name, g)
-            stages["optimized"] = list(stages.values())[-1]
+        for name, g in run_stages(f, passes=passes, opt_level=opt_level):
+            stages.setdefault(name, g)
+        stages["optimized"] = list(stages.values())[-1]
         return cls(stages, out_tree, backend)
 
     def function(self, stage: str = "traced") -> Function:
@@ -69,14 +70,6 @@ class Lowered:
     def compile(self):
         from flowc.backends import get_backend
         return get_backend(self.backend).compile(self.final)
-
-
-def _run_stages():
-    try:
-        import flowc.passes as passes
-    except ImportError:
-        return None
-    return getattr(passes, "run_stages", None)
 
 
 # --------------------------------------------------------------------------- annotations
@@ -152,7 +145,7 @@ def _param_name(path: str) -> str:
 class Jitted:
     """A jit-compiled function: call it, ``.lower(...)`` it, inspect ``.trace_count``."""
 
-    def __init__(self, fn, backend: str, opt_level: int, static_argnums, static_argnames):
+    def __init__(self, fn, backend: str, opt_level: int, static_argnums, static_argnames, passes=None):
         if backend in PLANNED_BACKENDS:
             from flowc.backends import BACKENDS
             if backend not in BACKENDS:
@@ -167,6 +160,10 @@ class Jitted:
         self.fn = fn
         self.backend = backend
         self.opt_level = opt_level
+        if passes is not None:
+            from flowc.passes import PassManager
+            PassManager(passes)   # unknown pass names fail here, at decoration time
+        self.passes = passes
         self.signature = inspect.signature(fn)
         self.param_names = list(self.signature.parameters)
         nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
@@ -233,7 +230,7 @@ class Jitted:
                 raise JitError(f"{self.fn.__name__} returned a {type(x).__name__}; outputs must be arrays "
                                "(or pytrees of them)")
         f = trace.finish(leaves).verify()
-        return Lowered.from_function(f, self.opt_level, out_tree, self.backend)
+        return Lowered.from_function(f, self.opt_level, out_tree, self.backend, self.passes)
 
     def _lookup(self, args, kwargs):
         bound = self._bind(args, kwargs)
@@ -275,10 +272,15 @@ def _aliases(o, arrays) -> bool:
     return not isinstance(o, np.ndarray) or any(np.shares_memory(o, a) for a in arrays)
 
 
-def jit(fn=None, *, backend: str = "reference", opt_level: int = 1, static_argnums=(), static_argnames=()):
-    """Compile ``fn`` on first call per input signature; usable as ``@jit`` or ``@jit(backend=...)``."""
+def jit(fn=None, *, backend: str = "reference", opt_level: int = 1, static_argnums=(), static_argnames=(),
+        passes=None):
+    """Compile ``fn`` on first call per input signature; usable as ``@jit`` or ``@jit(backend=...)``.
+
+    ``passes`` (a list of pass names or "a,b,c") replaces the default pipeline that ``opt_level`` selects;
+    ``lowered.text(<pass name>)`` shows the IR after each.
+    """
     def wrap(f):
-        return Jitted(f, backend, opt_level, static_argnums, static_argnames)
+        return Jitted(f, backend, opt_level, static_argnums, static_argnames, passes)
     return wrap if fn is None else wrap(fn)
 
 

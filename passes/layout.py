@@ -24,6 +24,7 @@ import numpy as np
 from flowc.ir import Function, Op, Value
 
 from .base import register
+from .cse import cse
 from .dce import dce
 from .op_roles import WEIGHT_OPERANDS, WEIGHT_RESULTS
 from .rewrite import Pattern, Rewriter, apply_patterns, const_value, derive
@@ -138,4 +139,4 @@ def layout(f: Function, prefer: str = "NHWC") -> Function:
         raise FlowcError(f"option 'prefer' of pass 'layout' must be NCHW or NHWC, got {prefer!r}")
     if not any(op.attrs.get("layout", prefer) != prefer for op in f.walk()):
         return derive(f, f.ops, f.results, dict(getattr(f, "positions", None) or {}))
-    return dce(apply_patterns(f, patterns(prefer)))
+    return cse(dce(apply_patterns(f, patterns(prefer))))

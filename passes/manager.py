@@ -20,9 +20,8 @@ from .base import Pass, get_pass
 PIPELINES: dict[int, list[str]] = {
     0: [],
     1: ["fold", "simplify", "cse", "dce"],
-    # Fusion, layout and memory planning will extend these.
-    2: ["fold", "simplify", "cse", "dce"],
-    3: ["fold", "simplify", "cse", "dce"],
+    2: ["fold", "simplify", "cse", "dce", "fusion"],
+    3: ["fold", "simplify", "cse", "dce", "layout", "fusion", "memory"],
 }
 
 

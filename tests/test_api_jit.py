@@ -137,8 +137,8 @@ def test_opt_levels_run():
 
 
 def test_backends():
-    with pytest.raises(FlowcError, match="backend 'numba' is not available yet"):
-        fc.jit(backend="numba")(lambda x: x)
+    with pytest.raises(FlowcError, match="backend 'cuda' is not available yet"):
+        fc.jit(backend="cuda")(lambda x: x)
     with pytest.raises(FlowcError, match="unknown backend 'tpu'"):
         fc.jit(backend="tpu")(lambda x: x)
     with pytest.raises(FlowcError, match="opt_level"):
@@ -172,3 +172,17 @@ def test_string_annotations_and_scalar_for_annotated_scalar():
     f(np.ones((5, 2), np.float32), 0.25)
     assert f.trace_count == 1
     assert "%lr: f32[]" in f.lower(np.ones((5, 2), np.float32), 0.1).text()
+
+
+def test_jit_passes_option_selects_the_pipeline():
+    def f(x):
+        return (x * 1.0 + 0.0) * 2.0
+
+    x = np.ones(3, np.float32)
+    low = fc.jit(f, passes=["simplify", "dce"]).lower(x)
+    assert list(low.stages) == ["traced", "simplify", "dce", "optimized"]
+    assert "mul" in low.text("optimized") and low.function("optimized") is low.function("dce")
+    assert len(low.function("dce").ops) < len(low.function("traced").ops)
+    np.testing.assert_array_equal(fc.jit(f, passes="simplify,dce")(x), f(x))
+    with pytest.raises(fc.FlowcError, match="unknown pass 'nope'"):
+        fc.jit(f, passes=["nope"])

@@ -39,14 +39,10 @@ def scaled(channels: int, width: float, multiple: int = 1) -> int:
     return max(multiple, int(round(channels * width / multiple)) * multiple)
 
 
-def conv_params(key, out_ch: int, in_ch: int, k: int, groups: int = 1, bias: float = 0.0) -> dict:
-    w = fc.nn.init.he_normal(key, (out_ch, in_ch // groups, k, k))
-    return {"w": np.asarray(w, np.float32), "b": np.full(out_ch, bias, np.float32)}
-
-
-def dense_params(key, n_in: int, n_out: int, bias: float = 0.0, glorot: bool = False) -> dict:
+def init_layer(key, shape: dict, bias: float = 0.0, glorot: bool = False) -> dict:
+    """He-normal (or Glorot-uniform) weights of ``shape["w"]`` (OIHW or [in, out]) and constant biases."""
     init = fc.nn.init.glorot_uniform if glorot else fc.nn.init.he_normal
-    return {"w": np.asarray(init(key, (n_in, n_out)), np.float32), "b": np.full(n_out, bias, np.float32)}
+    return {"w": np.asarray(init(key, shape["w"]), np.float32), "b": np.full(shape["b"], bias, np.float32)}
 
 
 def conv(p: dict, x, stride: int = 1, padding: int = 0, groups: int = 1):

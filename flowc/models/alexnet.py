@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import flowc as fc
 
-from ._layers import Model, conv, conv_out, conv_params, dense, dense_params, scaled
+from ._layers import Model, conv, conv_out, dense, init_layer, scaled
 
 LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
 CONVS = (  # name, out channels, kernel, stride, padding, groups, paper's bias init
@@ -68,17 +68,12 @@ def alexnet(num_classes: int = 1000, width: float = 1.0, input_size: int = 227, 
                               ("fc8", hidden, num_classes)):
         shapes[name] = {"w": (n_in, n_out), "b": (n_out,)}
 
+    biases = {n: b for n, *_, b in CONVS} | {"fc6": 1.0, "fc7": 1.0, "fc8": 0.0}
+
     def init(key):
-        keys = fc.random.split(key, len(CONVS) + 3)
-        params, c_in = {}, in_channels
-        for i, ((name, _, k, _, _, g, b), c) in enumerate(zip(CONVS, chans)):
-            params[name] = conv_params(keys[i], c, c_in, k, g, b if paper_biases else 0.0)
-            c_in = c
-        hb = 1.0 if paper_biases else 0.0
-        params["fc6"] = dense_params(keys[5], c_in * side * side, hidden, hb)
-        params["fc7"] = dense_params(keys[6], hidden, hidden, hb)
-        params["fc8"] = dense_params(keys[7], hidden, num_classes, glorot=True)
-        return params
+        keys = fc.random.split(key, len(shapes))
+        return {name: init_layer(keys[i], shape, biases[name] if paper_biases else 0.0, glorot=name == "fc8")
+                for i, (name, shape) in enumerate(shapes.items())}
 
     def apply(params, x, key=None):
         """Logits for NCHW images ``x``; dropout is active only when ``key`` is given (training)."""
@@ -90,7 +85,8 @@ def alexnet(num_classes: int = 1000, width: float = 1.0, input_size: int = 227, 
             if name in POOL_AFTER:
                 h = fc.nn.max_pool2d(h, 3, 2)
         h = fc.reshape(h, (h.shape[0], -1))
-        keys = (None, None) if key is None else fc.random.split(key, 2)
+        ks = None if key is None else fc.random.split(key, 2)
+        keys = (None, None) if ks is None else (ks[0], ks[1])
         for name, k in zip(("fc6", "fc7"), keys):
             h = fc.nn.relu(dense(params[name], h))
             if k is not None and dropout:

@@ -18,7 +18,7 @@ import numpy as np
 
 import flowc as fc
 
-from ._layers import Model, conv, conv_params, dense, dense_params, scaled
+from ._layers import Model, conv, dense, init_layer, scaled
 
 STAGES = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 STAGE_CHANNELS = (64, 128, 256, 512, 512)
@@ -67,17 +67,8 @@ def vgg(depth: int, num_classes: int = 1000, width: float = 1.0, input_size: int
             shapes[name] = {"w": (n_in, n_out), "b": (n_out,)}
 
     def init(key):
-        keys = fc.random.split(key, len(convs) + 3)
-        params, c_in = {}, in_channels
-        for i, name in enumerate(convs):
-            c = chans[int(name[4]) - 1]
-            params[name] = conv_params(keys[i], c, c_in, 3)
-            c_in = c
-        if include_top:
-            params["fc6"] = dense_params(keys[-3], c_in * side * side, hidden)
-            params["fc7"] = dense_params(keys[-2], hidden, hidden)
-            params["fc8"] = dense_params(keys[-1], hidden, num_classes, glorot=True)
-        return params
+        keys = fc.random.split(key, len(shapes))
+        return {name: init_layer(keys[i], shape, glorot=name == "fc8") for i, (name, shape) in enumerate(shapes.items())}
 
     def _pool(h):
         return fc.nn.max_pool2d(h, 2) if pool == "max" else fc.nn.avg_pool2d(h, 2)
@@ -108,7 +99,8 @@ def vgg(depth: int, num_classes: int = 1000, width: float = 1.0, input_size: int
         if not include_top:
             return h
         h = fc.reshape(h, (h.shape[0], -1))
-        keys = (None, None) if key is None else fc.random.split(key, 2)
+        ks = None if key is None else fc.random.split(key, 2)
+        keys = (None, None) if ks is None else (ks[0], ks[1])
         for name, k in zip(("fc6", "fc7"), keys):
             h = fc.nn.relu(dense(params[name], h))
             if k is not None and dropout:

@@ -60,9 +60,13 @@ def _outputs(f: Function, inputs):
         return None, f"{type(e).__name__}: {e}"
 
 
-def first_difference(outs, want, f: Function, rtol=None, atol=None) -> tuple[int, Diff | None]:
-    """(index of the first output differing from ``want``, its Diff), or (-1, None) if all agree."""
-    cls = loosest(op.name for op in f.walk())
+def first_difference(outs, want, f: Function, rtol=None, atol=None, also: Function | None = None
+                     ) -> tuple[int, Diff | None]:
+    """(index of the first output differing from ``want``, its Diff), or (-1, None) if all agree.
+
+    Tolerances follow the loosest op class in ``f`` (and ``also``, e.g. its optimised form).
+    """
+    cls = loosest([op.name for op in f.walk()] + ([op.name for op in also.walk()] if also is not None else []))
     if len(outs) != len(want):
         return 0, Diff(False, "shape", got=f"{len(outs)} outputs", want=f"{len(want)} outputs")
     for i, (o, w) in enumerate(zip(outs, want)):
@@ -72,11 +76,11 @@ def first_difference(outs, want, f: Function, rtol=None, atol=None) -> tuple[int
     return -1, None
 
 
-def _bad(g: Function, inputs, want, rtol, atol):
+def _bad(g: Function, inputs, want, rtol, atol, f0=None):
     outs, err = _outputs(g, inputs)
     if outs is None:
         return True, -1, None, err
-    i, d = first_difference(outs, want, g, rtol, atol)
+    i, d = first_difference(outs, want, g, rtol, atol, also=f0)
     return i >= 0, i, d, ""
 
 
@@ -95,7 +99,7 @@ def bisect_passes(f: Function, inputs: Sequence[np.ndarray], passes=None, opt_le
     for k, p in enumerate(pipeline):
         nxt = p.run(cur)
         _check(nxt, f"pass '{p.name}'")
-        bad, out, diff, err = _bad(nxt, inputs, want, rtol, atol)
+        bad, out, diff, err = _bad(nxt, inputs, want, rtol, atol, f)
         if not bad:
             cur = nxt
             continue
@@ -104,14 +108,14 @@ def bisect_passes(f: Function, inputs: Sequence[np.ndarray], passes=None, opt_le
             p.run(cur)
         res.rewrites = len(log)
         with rewrite_budget(0):
-            if _bad(p.run(cur), inputs, want, rtol, atol)[0]:
+            if _bad(p.run(cur), inputs, want, rtol, atol, f)[0]:
                 return res   # breaks the program even with no rewrite: not a rewrite's fault
         lo, hi = 0, len(log)   # invariant: budget lo is good, budget hi is bad
         while hi - lo > 1:
             mid = (lo + hi) // 2
             with rewrite_budget(mid):
                 g = p.run(cur)
-            if _bad(g, inputs, want, rtol, atol)[0]:
+            if _bad(g, inputs, want, rtol, atol, f)[0]:
                 hi = mid
             else:
                 lo = mid

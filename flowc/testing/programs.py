@@ -83,6 +83,14 @@ def prune(f: Function, inputs: Sequence[np.ndarray] | None = None):
             live.update(id(v) for v in op.operands)
     kept.reverse()
     keep = [i for i, p in enumerate(f.params) if id(p) in live]
+    # A parameter is also needed when it alone binds a symbol the kept program mentions (iota{shape=(B,)}).
+    mentioned = {d for op in kept for r in op.results for d in r.type.shape if isinstance(d, Sym)}
+    mentioned |= {d for v in f.results for d in v.type.shape if isinstance(d, Sym)}
+    for i, p in enumerate(f.params):
+        bound = {d for j in keep for d in f.params[j].type.shape if isinstance(d, Sym)}
+        if i not in keep and p.type.symbols & (mentioned - bound):
+            keep.append(i)
+    keep.sort()
     g = Function(f.name, [f.params[i] for i in keep], kept, f.results)
     return g, (None if inputs is None else [inputs[i] for i in keep])
 

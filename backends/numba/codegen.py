@@ -1,0 +1,304 @@
+"""Whole-program codegen: a verified Function -> the Python source of ONE ``@numba.njit`` function.
+
+The generated ``program(p0, p1, ..., c0, ...)`` takes the inputs (then the large
+constants) as C-contiguous arrays and returns a tuple of outputs.  Symbolic dims
+are plain variables read from input shapes (``B = p_x.shape[0]``), so a new batch
+size runs the same machine code: Numba specialises on dtype/rank/layout only.
+
+Each op is lowered by a rule registered in :data:`rules` (one module per op
+family under ``lower/``).  A rule receives the :class:`Emitter` and the op, emits
+lines and returns the variable name(s) holding its results.  Elementwise rules
+also carry a ``scalar`` form so ``fusion`` regions become one loop nest.
+
+Storage: f16 tensors live as float32 arrays inside a program (Numba has no CPU
+float16) and every op producing f16 rounds its result with
+``kernels.round_f16``; the entry wrapper converts at the boundary.
+"""
+from __future__ import annotations
+
+import keyword
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flowc.ir.core import Function, Op, Value
+from flowc.ir.printer import _Namer, print_function
+from flowc.ir.registry import Rules
+from flowc.ir.types import DType, FlowcError, Sym, TensorType
+
+rules = Rules("numba")
+
+INLINE_MAX = 8            # constants with at most this many elements are written into the source
+PARALLEL_MIN = 1 << 16    # loop nests with at least this many elements (a symbol counts 64) use prange
+_SYM_GUESS = 64
+_RESERVED = {"np", "numba", "prange", "range", "program", "math", "abs", "min", "max", "True", "False", "None"}
+
+
+class NumbaLoweringError(FlowcError):
+    """The numba backend cannot lower an op (an unsupported case, named with the op)."""
+
+
+def storage(dtype: DType) -> str:
+    """The numpy dtype expression a tensor of ``dtype`` is stored as inside a program."""
+    return "np.float32" if dtype.name == "f16" else f"np.{dtype.np_name if dtype.name != 'bool' else 'bool_'}"
+
+
+def storage_np(dtype: DType) -> np.dtype:
+    return np.dtype(np.float32) if dtype.name == "f16" else dtype.np
+
+
+def literal(x, dtype: DType) -> str:
+    """A scalar of ``dtype`` as typed source text (f16 values are exact in float32)."""
+    if dtype.is_bool:
+        return "True" if bool(x) else "False"
+    if dtype.is_float:
+        v = float(x)
+        text = "np.nan" if v != v else ("np.inf" if v == np.inf else "-np.inf" if v == -np.inf else repr(v))
+        return f"{storage(dtype)}({text})"
+    return f"np.{dtype.np_name}({int(x)})"
+
+
+@dataclass
+class Program:
+    """The result of codegen: source text plus what the entry wrapper needs."""
+    source: str
+    consts: list[np.ndarray]          # extra trailing arguments, in order
+    param_types: list[TensorType]
+    result_types: list[TensorType]
+    line_ops: list[tuple[int, str]] = field(default_factory=list)   # (1-based source line, IR text of the op)
+    parallel: bool = False
+
+    def op_at(self, lineno: int) -> str | None:
+        """The IR line of the op whose lowering contains source line ``lineno``."""
+        best = None
+        for start, text in self.line_ops:
+            if start <= lineno:
+                best = text
+        return best
+
+
+class Emitter:
+    """Emission state: source lines, value -> variable names, symbols, constants, helper imports."""
+
+    def __init__(self, function: Function):
+        self.f = function
+        self.lines: list[str] = []
+        self.depth = 1
+        self.used: set[str] = set(_RESERVED)
+        self.vars: dict[int, str] = {}       # id(Value) -> array variable
+        self.scalars: dict[int, str] = {}    # id(Value) -> scalar literal (rank-0 constants)
+        self.syms: dict[Sym, str] = {}
+        self.helpers: set[str] = set()
+        self.consts: list[tuple[str, np.ndarray]] = []
+        self.parallel = False
+        self.line_ops: list[tuple[int, str]] = []
+        self.namer = _Namer()
+        self.ir_lines = print_function(function, locs=True, _namer=self.namer).split("\n")
+
+    # -- names and lines ----------------------------------------------------------------------
+    def fresh(self, hint: str) -> str:
+        base = hint if hint.isidentifier() and not keyword.iskeyword(hint) else "v"
+        name, k = base, 0
+        while name in self.used:
+            k += 1
+            name = f"{base}{k}" if not base[-1].isdigit() else f"{base}_{k}"
+        self.used.add(name)
+        return name
+
+    def emit(self, line: str):
+        self.lines.append("    " * self.depth + line)
+
+    @contextmanager
+    def block(self, header: str):
+        self.emit(header)
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+
+    def helper(self, name: str) -> str:
+        """Import kernel ``name`` from ``flowc.backends.numba.kernels`` into the generated module."""
+        self.helpers.add(name)
+        return name
+
+    # -- dims, shapes, dtypes -----------------------------------------------------------------
+    def dim(self, d) -> str:
+        if isinstance(d, Sym):
+            if d not in self.syms:
+                raise NumbaLoweringError(f"symbolic dim {d} is not bound by any input of @{self.f.name}")
+            return self.syms[d]
+        return str(int(d))
+
+    def shape(self, dims) -> str:
+        parts = [self.dim(d) for d in dims]
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+    def count(self, dims) -> str:
+        parts = [self.dim(d) for d in dims]
+        return " * ".join(parts) if parts else "1"
+
+    def want_parallel(self, dims) -> bool:
+        n = 1
+        for d in dims:
+            n *= _SYM_GUESS if isinstance(d, Sym) else int(d)
+        return n >= PARALLEL_MIN and len(dims) > 0
+
+    def typed(self, expr: str, dtype: DType) -> str:
+        """``expr`` converted to ``dtype``'s storage type (wraps ints, rounds f16)."""
+        if dtype.is_bool:
+            return f"bool({expr})"
+        if dtype.name == "f16":
+            return f"{self.helper('round_f16')}({expr})"
+        return f"{storage(dtype)}({expr})"
+
+    # -- values -------------------------------------------------------------------------------
+    def ir_name(self, v: Value) -> str:
+        return self.namer.names.get(id(v), "v")
+
+    def bind(self, v: Value, var: str):
+        self.vars[id(v)] = var
+
+    def bind_scalar(self, v: Value, lit: str):
+        self.scalars[id(v)] = lit
+
+    def scalar(self, v: Value) -> str | None:
+        """A literal for rank-0 constants (usable directly in scalar expressions), else None."""
+        return self.scalars.get(id(v))
+
+    def arr(self, v: Value) -> str:
+        """The array variable holding ``v`` (materialising an inline scalar constant on first use)."""
+        if id(v) not in self.vars:
+            lit = self.scalars[id(v)]
+            name = self.fresh("k")
+            self.emit(f"{name} = np.full((), {lit}, {storage(v.type.dtype)})")
+            self.vars[id(v)] = name
+        return self.vars[id(v)]
+
+    def result_var(self, v: Value) -> str:
+        n = self.ir_name(v)
+        return self.fresh(f"v{n}" if n.isdigit() else f"v_{n}")
+
+    def alloc(self, v: Value, init: str = "empty") -> str:
+        name = self.result_var(v)
+        self.emit(f"{name} = np.{init}({self.shape(v.type.shape)}, {storage(v.type.dtype)})")
+        return name
+
+    def const_arg(self, array: np.ndarray) -> str:
+        name = f"c{len(self.consts)}"
+        self.used.add(name)
+        self.consts.append((name, np.ascontiguousarray(array.astype(storage_np(_dtype_of(array))))))
+        return name
+
+    def finish(self, var: str, t: TensorType):
+        """Round a freshly computed f16 result (held as float32) to f16 precision, in place."""
+        if t.dtype.name == "f16":
+            self.emit(f"{self.helper('round_f16_array')}({var})")
+
+    # -- loops and broadcasting ---------------------------------------------------------------
+    @contextmanager
+    def loops(self, dims, parallel: bool | None = None):
+        """A loop nest over ``dims``; yields the index variable names (outermost first)."""
+        if parallel is None:
+            parallel = self.want_parallel(dims)
+        idx = [self.fresh(f"i{k}") for k in range(len(dims))]
+        depth = self.depth
+        for k, (i, d) in enumerate(zip(idx, dims)):
+            kind = "prange" if parallel and k == 0 else "range"
+            self.parallel |= kind == "prange"
+            self.emit(f"for {i} in {kind}({self.dim(d)}):")
+            self.depth += 1
+        try:
+            yield idx
+        finally:
+            self.depth = depth
+
+    @staticmethod
+    def sub(idx) -> str:
+        return "[" + (", ".join(idx) if idx else "()") + "]"
+
+    def bcast_index(self, t: TensorType, out_shape, idx) -> list[str]:
+        """Index of an operand of type ``t`` broadcast against a loop over ``out_shape``."""
+        lead = len(out_shape) - t.ndim
+        return ["0" if d == 1 and out_shape[lead + j] != 1 else idx[lead + j] for j, d in enumerate(t.shape)]
+
+    def check_bcast(self, v: Value, var: str, out_shape):
+        """Symbolic operand dims assumed equal to the result's dims are checked before a loop reads them."""
+        lead = len(out_shape) - v.type.ndim
+        for j, d in enumerate(v.type.shape):
+            want = out_shape[lead + j]
+            if isinstance(d, Sym) and want != d and want != 1:
+                self.emit(f"if {var}.shape[{j}] != {self.dim(want)}:")
+                self.emit(f"    raise ValueError('dim {d} of an operand does not match {want}')")
+
+    def load(self, v: Value, out_shape, idx) -> str:
+        """A scalar temp holding ``v`` at the loop position (a literal for inline scalars)."""
+        lit = self.scalar(v)
+        if lit is not None:
+            return lit
+        t = self.fresh("x")
+        self.emit(f"{t} = {self.arr(v)}{self.sub(self.bcast_index(v.type, out_shape, idx))}")
+        return t
+
+    # -- driving ------------------------------------------------------------------------------
+    def comment_op(self, op: Op):
+        k = self.namer.lines.get(id(op))
+        text = self.ir_lines[k].strip() if k is not None else op.name
+        self.line_ops.append((len(self.lines) + 1, text))   # 1-based within the body; offset later
+        self.emit("# " + text)
+
+    def lower_ops(self, ops):
+        for op in ops:
+            self.lower_op(op)
+
+    def lower_op(self, op: Op):
+        if op.name not in rules:
+            raise NumbaLoweringError(f"op '{op.name}' has no numba lowering" + (f" (at {op.loc})" if op.loc else ""))
+        self.comment_op(op)
+        out = rules[op.name](self, op)
+        outs = [out] if isinstance(out, str) or out is None else list(out)
+        if len(outs) != len(op.results):
+            raise AssertionError(f"numba rule for {op.name} returned {len(outs)} results")
+        for r, name in zip(op.results, outs):
+            if name is not None:
+                self.bind(r, name)
+
+
+def _dtype_of(a: np.ndarray) -> DType:
+    from flowc.ir.types import dtype_of
+    return dtype_of(a.dtype)
+
+
+def generate(f: Function, module_doc: str = "") -> Program:
+    """Lower ``f`` to the source of a module defining ``program``."""
+    e = Emitter(f)
+    params = []
+    for i, p in enumerate(f.params):
+        n = e.ir_name(p)
+        name = e.fresh(f"p_{n}" if n.isidentifier() else f"p{i}")
+        params.append(name)
+        e.bind(p, name)
+    # Bind every symbol from the first input that has it.
+    for p, name in zip(f.params, params):
+        for axis, d in enumerate(p.type.shape):
+            if isinstance(d, Sym) and d not in e.syms:
+                s = e.fresh(d.name)
+                e.syms[d] = s
+                e.emit(f"{s} = {name}.shape[{axis}]")
+    e.lower_ops(f.ops)
+    outs = [e.arr(v) for v in f.results]
+    e.emit("return (" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")")
+
+    args = params + [name for name, _ in e.consts]
+    flags = 'cache=True, error_model="numpy"' + (", parallel=True" if e.parallel else "")
+    head = [f'"""{module_doc or "Generated by flowc for @" + f.name}"""', "import numpy as np", "import numba",
+            "from numba import prange"]
+    if e.helpers:
+        head.append("from flowc.backends.numba.kernels import " + ", ".join(sorted(e.helpers)))
+    head += ["", "", f"@numba.njit({flags})", f"def program({', '.join(args)}):"]
+    offset = len(head)
+    src = "\n".join(head + e.lines) + "\n"
+    line_ops = [(start + offset, text) for start, text in e.line_ops]
+    return Program(src, [a for _, a in e.consts], [p.type for p in f.params], [v.type for v in f.results],
+                   line_ops, e.parallel)

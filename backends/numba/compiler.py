@@ -1,0 +1,150 @@
+"""Entry and exit: compile a Function's program once, then call it on numpy arrays.
+
+The program is compiled eagerly for the one signature the wrapper ever passes
+(C-contiguous, writeable arrays of each input's storage dtype and rank), so a
+call never triggers a compile and a Numba failure surfaces here, at compile
+time, as a :class:`NumbaBackendBug` naming the op — never as a Numba traceback.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+import numba
+import numpy as np
+
+from flowc.backends.reference import RuntimeInputError, bind_inputs
+from flowc.ir.core import Function
+from flowc.ir.types import FlowcError
+
+from . import cache
+from .codegen import Program, generate, storage_np
+
+_MEMORY: dict[str, "Compiled"] = {}
+_LOCK = threading.Lock()
+
+
+class NumbaBackendBug(FlowcError):
+    """Numba rejected code flowc generated: a bug in flowc's numba backend, not in the user's program."""
+    exit_code = 2
+
+
+def _numba_type(dtype: np.dtype, ndim: int):
+    return numba.types.Array(numba.from_dtype(dtype), ndim, "C")
+
+
+def _set_threads():
+    n = os.environ.get("FLOWC_NUM_THREADS")
+    if not n:
+        return
+    try:
+        k = int(n)
+    except ValueError:
+        raise FlowcError(f"FLOWC_NUM_THREADS must be a positive integer, got {n!r}") from None
+    if not 1 <= k <= numba.config.NUMBA_NUM_THREADS:
+        raise FlowcError(f"FLOWC_NUM_THREADS={k} is outside 1..{numba.config.NUMBA_NUM_THREADS} (this machine)")
+    numba.set_num_threads(k)
+
+
+class Compiled:
+    """A compiled Function: call it with numpy arrays; ``source``/``llvm()``/``asm()`` show what runs."""
+
+    def __init__(self, function: Function, program: Program, dispatcher, path, signature):
+        self.function = function
+        self.program = program
+        self.dispatcher = dispatcher
+        self.path = path
+        self.signature = signature
+        self._consts = program.consts
+        self._in = [storage_np(t.dtype) for t in program.param_types]
+        self._f16_out = [t.dtype.name == "f16" for t in program.result_types]
+
+    @property
+    def source(self) -> str:
+        return self.program.source
+
+    @property
+    def signatures(self) -> list:
+        """Numba signatures compiled so far (one: batch sizes never add any)."""
+        return list(self.dispatcher.signatures)
+
+    def llvm(self) -> str:
+        return self.dispatcher.inspect_llvm(self.signature)
+
+    def asm(self) -> str:
+        return self.dispatcher.inspect_asm(self.signature)
+
+    def text(self, kind: str = "source") -> str:
+        fns = {"source": lambda: self.source, "llvm": self.llvm, "asm": self.asm}
+        if kind not in fns:
+            raise FlowcError(f"unknown text kind {kind!r}; expected one of {', '.join(fns)}")
+        return fns[kind]()
+
+    def __call__(self, *args):
+        args = tuple(np.asarray(a) if isinstance(a, np.generic) else a for a in args)
+        bind_inputs(self.function, args)
+        conv = []
+        for a, dt in zip(args, self._in):
+            if a.dtype != dt or not (a.flags.c_contiguous and a.flags.writeable):
+                a = np.array(a, dtype=dt, order="C")
+            conv.append(a)
+        try:
+            outs = self.dispatcher(*conv, *self._consts)
+        except ValueError as e:      # a runtime dim check in the program (symbols assumed equal)
+            raise RuntimeInputError(f"@{self.function.name}: {e}") from None
+        results = []
+        for o, f16 in zip(outs, self._f16_out):
+            if f16:
+                o = o.astype(np.float16)
+            elif any(np.may_share_memory(o, a) for a in (*conv, *self._consts, *results)):
+                o = o.copy()
+            results.append(o)
+        return results
+
+
+def _describe(program: Program, path, err: Exception) -> str:
+    msg = str(err)
+    lines = [int(m) for m in re.findall(rf'{re.escape(str(path.name))}", line (\d+)', msg)]
+    where = ""
+    if lines:
+        op = program.op_at(lines[-1])
+        src = program.source.split("\n")
+        code = src[lines[-1] - 1].strip() if lines[-1] <= len(src) else ""
+        where = f" at generated line {lines[-1]} ({code!r})" + (f", lowering `{op}`" if op else "")
+    first = "\n".join(msg.strip().split("\n")[:6])
+    return f"numba could not compile the program flowc generated{where} (a flowc bug; please report it):\n{first}"
+
+
+def _compile_dispatcher(program: Program, path, module, sig):
+    try:
+        module.program.compile(sig)
+        return module
+    except numba.core.errors.NumbaError as e:
+        raise NumbaBackendBug(_describe(program, path, e)) from None
+
+
+def compile(function: Function) -> Compiled:
+    """Compile ``function`` (memoised per function text; machine code cached on disk)."""
+    _set_threads()
+    text = function.text(locs=True)
+    with _LOCK:
+        hit = _MEMORY.get(text)
+        if hit is not None:
+            return hit
+        program = generate(function)
+        key = cache.cache_key(text)
+        sig = tuple(_numba_type(storage_np(t.dtype), t.ndim) for t in program.param_types)
+        sig += tuple(_numba_type(c.dtype, c.ndim) for c in program.consts)
+        path, module = cache.load(key, program.source)
+        try:
+            module = _compile_dispatcher(program, path, module, sig)
+        except NumbaBackendBug:
+            raise
+        except Exception:   # Numba's own cache files are damaged (unpickling failed): drop them, compile fresh
+            cache.purge(path)
+            path, module = cache.load(key, program.source)
+            module = _compile_dispatcher(program, path, module, sig)
+        compiled = Compiled(function, program, module.program, path, sig)
+        _MEMORY[text] = compiled
+        return compiled

@@ -1,0 +1,57 @@
+"""matmul: ``np.dot`` (BLAS) on contiguous 2-D float blocks, looping over broadcast batch dims.
+
+1-D operands are promoted to a row/column and the result reshaped to the
+declared type (numpy.matmul's rules).  Integer matmul has no BLAS: a plain
+triple loop in ``kernels``-free generated code, wrapping like numpy.
+"""
+from __future__ import annotations
+
+from ..codegen import rules, storage
+
+
+@rules.register("matmul")
+def _matmul(e, op):
+    (xv, yv), res = op.operands, op.result.type
+    xt, yt = xv.type, yv.type
+    x, y = e.arr(xv), e.arr(yv)
+    k = xt.shape[-1]
+    xs = ((1,) + xt.shape) if xt.ndim == 1 else xt.shape
+    ys = (yt.shape + (1,)) if yt.ndim == 1 else yt.shape
+    x2, y2 = e.fresh("mx"), e.fresh("my")
+    e.emit(f"{x2} = np.ascontiguousarray({x}).reshape({e.shape(xs)})")
+    e.emit(f"{y2} = np.ascontiguousarray({y}).reshape({e.shape(ys)})")
+    m, n = xs[-2], ys[-1]
+    batch = _broadcast(xs[:-2], ys[:-2])
+    full = batch + (m, n)
+    out = e.fresh("mm")
+    e.emit(f"{out} = np.empty({e.shape(full)}, {storage(res.dtype)})")
+    with e.loops(batch, parallel=False) as idx:
+        bx = _batch_index(xs[:-2], batch, idx)
+        by = _batch_index(ys[:-2], batch, idx)
+        a, b = f"{x2}[{', '.join(bx)}]" if bx else x2, f"{y2}[{', '.join(by)}]" if by else y2
+        dst = f"{out}[{', '.join(idx)}]" if idx else out
+        if xt.dtype.is_float:
+            e.emit(f"{dst}[:, :] = np.dot({a}, {b})")
+        else:
+            i, j, kk, s = e.fresh("i"), e.fresh("j"), e.fresh("k"), e.fresh("s")
+            with e.block(f"for {i} in range({e.dim(m)}):"):
+                with e.block(f"for {j} in range({e.dim(n)}):"):
+                    e.emit(f"{s} = 0")
+                    with e.block(f"for {kk} in range({e.dim(k)}):"):
+                        e.emit(f"{s} += np.int64({a}[{i}, {kk}]) * np.int64({b}[{kk}, {j}])")
+                    e.emit(f"{dst}[{i}, {j}] = {storage(res.dtype)}({s})")
+    name = e.result_var(op.result)
+    e.emit(f"{name} = {out}.reshape({e.shape(res.shape)})")
+    e.finish(name, res)
+    return name
+
+
+def _broadcast(a, b):
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    return tuple(y if x == 1 else x for x, y in zip(a, b))
+
+
+def _batch_index(dims, batch, idx):
+    lead = len(batch) - len(dims)
+    return ["0" if d == 1 and batch[lead + j] != 1 else idx[lead + j] for j, d in enumerate(dims)]

@@ -1,0 +1,168 @@
+"""softmax/log_softmax as generated loops; conv2d, pooling and LRN (and their gradients) via ``kernels``.
+
+The image kernels take NCHW input and OIHW weights; NHWC/HWIO operands are
+transposed (to contiguous copies) on the way in and the result on the way out.
+"""
+from __future__ import annotations
+
+from ..codegen import rules, storage
+
+
+def _softmax(log: bool):
+    def lower(e, op):
+        (v,), t = op.operands, op.result.type
+        axis = op.attrs["axis"]
+        x = e.arr(v)
+        out = e.alloc(op.result)
+        cdt = storage(t.dtype)
+        rest = [d for i, d in enumerate(t.shape) if i != axis]
+        with e.loops(rest) as idx:
+            k = e.fresh("k")
+            at = e.sub(list(idx[:axis]) + [k] + list(idx[axis:]))
+            m, s, z = e.fresh("m"), e.fresh("s"), e.fresh("z")
+            n = e.dim(t.shape[axis])
+            e.emit(f"{m} = {cdt}(-np.inf)")
+            with e.block(f"for {k} in range({n}):"):
+                e.emit(f"if {x}{at} > {m} or {x}{at} != {x}{at}:")
+                e.emit(f"    {m} = {x}{at}")
+            e.emit(f"{s} = {cdt}(0)")
+            with e.block(f"for {k} in range({n}):"):
+                e.emit(f"{z} = {cdt}({x}{at} - {m})")
+                e.emit(f"{out}{at} = {z}" if log else f"{out}{at} = np.exp({z})")
+                e.emit(f"{s} += np.exp({z})" if log else f"{s} += {out}{at}")
+            with e.block(f"for {k} in range({n}):"):
+                e.emit(f"{out}{at} = {cdt}({out}{at} - np.log({s}))" if log else
+                       f"{out}{at} = {cdt}({out}{at} / {s})")
+        e.finish(out, t)
+        return out
+    return lower
+
+
+rules.register("softmax")(_softmax(False))
+rules.register("log_softmax")(_softmax(True))
+
+
+def nchw(e, var, layout):
+    if layout == "NCHW":
+        return var
+    name = e.fresh("nchw")
+    e.emit(f"{name} = np.ascontiguousarray(np.transpose({var}, (0, 3, 1, 2)))")
+    return name
+
+
+def oihw(e, var, layout):
+    if layout == "NCHW":
+        return var
+    name = e.fresh("oihw")
+    e.emit(f"{name} = np.ascontiguousarray(np.transpose({var}, (3, 2, 0, 1)))")
+    return name
+
+
+def back(e, op, expr, layout, weights=False):
+    """Assign ``expr`` (an NCHW / OIHW result) to the op's result variable in its own layout."""
+    name = e.result_var(op.result)
+    perm = (2, 3, 1, 0) if weights else (0, 2, 3, 1)
+    if layout == "NCHW":
+        e.emit(f"{name} = {expr}")
+    else:
+        e.emit(f"{name} = np.ascontiguousarray(np.transpose({expr}, {perm}))")
+    e.finish(name, op.result.type)
+    return name
+
+
+def contiguous(e, var):
+    name = e.fresh("cx")
+    e.emit(f"{name} = np.ascontiguousarray({var})")
+    return name
+
+
+@rules.register("conv2d")
+def _conv2d(e, op):
+    a = op.attrs
+    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    w = oihw(e, contiguous(e, e.arr(op.operands[1])), a["layout"])
+    (sh, sw), (dh, dw), ((pt, pb), (pl, pr)) = a["strides"], a["dilation"], a["padding"]
+    call = f"{e.helper('conv2d')}({x}, {w}, {sh}, {sw}, {pt}, {pb}, {pl}, {pr}, {dh}, {dw}, {a['groups']})"
+    return back(e, op, call, a["layout"])
+
+
+@rules.register("conv2d_input_grad")
+def _conv_dx(e, op):
+    a = op.attrs
+    dy = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    w = oihw(e, contiguous(e, e.arr(op.operands[1])), a["layout"])
+    (h, wd), (sh, sw), (dh, dw), ((pt, _), (pl, _)) = a["input_hw"], a["strides"], a["dilation"], a["padding"]
+    call = (f"{e.helper('conv2d_input_grad')}({dy}, {w}, {h}, {wd}, {sh}, {sw}, {pt}, {pl}, {dh}, {dw}, "
+            f"{a['groups']})")
+    return back(e, op, call, a["layout"])
+
+
+@rules.register("conv2d_filter_grad")
+def _conv_dw(e, op):
+    a = op.attrs
+    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    dy = nchw(e, contiguous(e, e.arr(op.operands[1])), a["layout"])
+    (kh, kw), (sh, sw), (dh, dw), ((pt, _), (pl, _)) = a["filter_hw"], a["strides"], a["dilation"], a["padding"]
+    call = (f"{e.helper('conv2d_filter_grad')}({x}, {dy}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, {dh}, {dw}, "
+            f"{a['groups']})")
+    return back(e, op, call, a["layout"], weights=True)
+
+
+def _window(a):
+    (kh, kw), (sh, sw), ((pt, pb), (pl, pr)) = a["window"], a["strides"], a["padding"]
+    return kh, kw, sh, sw, pt, pb, pl, pr
+
+
+@rules.register("max_pool2d")
+def _max_pool(e, op):
+    a = op.attrs
+    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    kh, kw, sh, sw, pt, pb, pl, pr = _window(a)
+    return back(e, op, f"{e.helper('max_pool2d')}({x}, {kh}, {kw}, {sh}, {sw}, {pt}, {pb}, {pl}, {pr})", a["layout"])
+
+
+@rules.register("max_pool2d_grad")
+def _max_pool_grad(e, op):
+    a = op.attrs
+    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    dy = nchw(e, contiguous(e, e.arr(op.operands[1])), a["layout"])
+    kh, kw, sh, sw, pt, _, pl, _ = _window(a)
+    return back(e, op, f"{e.helper('max_pool2d_grad')}({x}, {dy}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl})", a["layout"])
+
+
+@rules.register("avg_pool2d")
+def _avg_pool(e, op):
+    a = op.attrs
+    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    kh, kw, sh, sw, pt, pb, pl, pr = _window(a)
+    call = (f"{e.helper('avg_pool2d')}({x}, {kh}, {kw}, {sh}, {sw}, {pt}, {pb}, {pl}, {pr}, "
+            f"{a['count_include_pad']})")
+    return back(e, op, call, a["layout"])
+
+
+@rules.register("avg_pool2d_grad")
+def _avg_pool_grad(e, op):
+    a = op.attrs
+    dy = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    kh, kw, sh, sw, pt, _, pl, _ = _window(a)
+    h, wd = a["input_hw"]
+    call = (f"{e.helper('avg_pool2d_grad')}({dy}, {h}, {wd}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, "
+            f"{a['count_include_pad']})")
+    return back(e, op, call, a["layout"])
+
+
+@rules.register("local_response_norm")
+def _lrn(e, op):
+    a = op.attrs
+    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    call = f"{e.helper('lrn')}({x}, {a['size']}, {a['alpha']!r}, {a['beta']!r}, {a['k']!r})"
+    return back(e, op, call, a["layout"])
+
+
+@rules.register("local_response_norm_grad")
+def _lrn_grad(e, op):
+    a = op.attrs
+    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    dy = nchw(e, contiguous(e, e.arr(op.operands[1])), a["layout"])
+    call = f"{e.helper('lrn_grad')}({x}, {dy}, {a['size']}, {a['alpha']!r}, {a['beta']!r}, {a['k']!r})"
+    return back(e, op, call, a["layout"])

@@ -1,0 +1,92 @@
+"""Reductions as loop nests over the operand accumulating into a keepdims-shaped array.
+
+Float sums, means and products accumulate in float64 (numpy sums float32
+pairwise in float32: results agree to float32 rounding, ours being the more
+accurate); integer ones in int64 and wrap to the operand's width when stored,
+like numpy's.  max/min let nan win; argmax/argmin keep the first extreme.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..codegen import rules, storage
+
+
+def _keep_shape(t, axes):
+    return tuple(1 if i in axes else d for i, d in enumerate(t.shape))
+
+
+def _reduce(kind):
+    def lower(e, op):
+        (v,), t = op.operands, op.operands[0].type
+        axes, res = op.attrs["axes"], op.result.type
+        x = e.arr(v)
+        keep = _keep_shape(t, axes)
+        dt = t.dtype
+        acc = e.fresh("acc")
+        if kind in ("max", "min"):
+            if dt.is_float:
+                init = "-np.inf" if kind == "max" else "np.inf"
+            else:
+                info = np.iinfo(dt.np)
+                init = str(int(info.min if kind == "max" else info.max))
+            e.emit(f"{acc} = np.full({e.shape(keep)}, {init}, {storage(dt)})")
+        else:
+            acc_dt = "np.float64" if dt.is_float else "np.int64"
+            e.emit(f"{acc} = np.{'ones' if kind == 'prod' else 'zeros'}({e.shape(keep)}, {acc_dt})")
+        with e.loops(t.shape, parallel=False) as idx:
+            at = acc + e.sub(["0" if i in axes else j for i, j in enumerate(idx)])
+            val = f"{x}{e.sub(idx)}"
+            if kind in ("sum", "mean"):
+                e.emit(f"{at} += {val}")
+            elif kind == "prod":
+                e.emit(f"{at} *= {val}")
+            else:
+                cmp = ">" if kind == "max" else "<"
+                xv = e.fresh("x")
+                e.emit(f"{xv} = {val}")
+                e.emit(f"if {xv} {cmp} {at} or {xv} != {xv}:")
+                e.emit(f"    {at} = {xv}")
+        if kind == "mean":
+            e.emit(f"{acc} = {acc} / ({e.count([t.shape[a] for a in axes])})")
+        out = e.result_var(op.result)
+        e.emit(f"{out} = {acc}.astype({storage(res.dtype)}).reshape({e.shape(res.shape)})")
+        if kind != "max" and kind != "min":
+            e.finish(out, res)
+        return out
+    return lower
+
+
+for _kind in ("sum", "mean", "prod", "max", "min"):
+    rules.register(f"reduce_{_kind}")(_reduce(_kind))
+
+
+def _arg(kind):
+    def lower(e, op):
+        (v,), t = op.operands, op.operands[0].type
+        axis, res = op.attrs["axis"], op.result.type
+        x = e.arr(v)
+        rest = [d for i, d in enumerate(t.shape) if i != axis]
+        out = e.fresh("am")
+        e.emit(f"{out} = np.empty({e.shape(rest)}, np.int64)")
+        cmp = ">" if kind == "max" else "<"
+        with e.loops(rest, parallel=False) as idx:
+            full = list(idx[:axis]) + ["0"] + list(idx[axis:])
+            best, bi, k, xv = e.fresh("best"), e.fresh("bi"), e.fresh("k"), e.fresh("x")
+            e.emit(f"{best} = {x}{e.sub(full)}")
+            e.emit(f"{bi} = 0")
+            full[axis] = k
+            with e.block(f"for {k} in range(1, {e.dim(t.shape[axis])}):"):
+                e.emit(f"{xv} = {x}{e.sub(full)}")
+                e.emit(f"if {xv} {cmp} {best} or ({xv} != {xv} and {best} == {best}):")
+                e.emit(f"    {best} = {xv}")
+                e.emit(f"    {bi} = {k}")
+            e.emit(f"{out}{e.sub(idx)} = {bi}")
+        name = e.result_var(op.result)
+        e.emit(f"{name} = {out}.reshape({e.shape(res.shape)})")
+        return name
+    return lower
+
+
+rules.register("argmax")(_arg("max"))
+rules.register("argmin")(_arg("min"))
