@@ -23,6 +23,7 @@ from .numpy_api import (abs, absolute, add, amax, amin, arange, argmax, argmin, 
 from .tracing import ConcretizationError, TraceError, Tracer  # noqa: E402
 from .transforms import grad, value_and_grad, vjp  # noqa: E402
 from . import datasets, optim  # noqa: E402
+from . import testing  # noqa: E402
 
 # Short dtype names; also annotation syntax: ``fc.f32["B", 784]``.
 f16, f32, f64, i8, i32, i64, u32 = float16, float32, float64, int8, int32, int64, uint32

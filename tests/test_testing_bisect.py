@@ -53,7 +53,7 @@ def test_correct_pipeline_bisects_to_nothing():
 
 
 def test_non_rewrite_pass_is_named_without_a_rewrite(monkeypatch):
-    from flowc.passes import PIPELINES, Pass
+    from flowc.passes import Pass
     from flowc.passes.base import PASSES, available
     from flowc.ir import Function
     available()

@@ -8,17 +8,27 @@ import pytest
 
 from flowc.backends import BACKENDS
 from flowc.backends.reference import run
-from flowc.ir import OPS, Sym, parse
-from flowc.testing import fuzz, generate, shrink
+from flowc.ir import OPS, FlowcError, Sym, parse
+from flowc.testing import bisect_passes, fuzz, generate, shrink
 from flowc.testing.fuzz import outcome
 from flowc.testing.plants import install_buggy_backend, install_mul_zero_pass
 
 # Findings of the campaign that are real bugs in flowc not fixed yet (see tests/regressions/*.json).
-KNOWN = [re.compile(r"pad_width. must be of integral type")]
+KNOWN = [re.compile(r"pad_width. must be of integral type"), re.compile(r"transpose result 0: expected rank 0")]
+KNOWN_REWRITES = {"sink-transpose"}   # passes/layout.py: reshape used where a transpose is needed
+
+
+def _known(f) -> bool:
+    if any(k.search(f.message) for k in KNOWN):
+        return True
+    if f.kind == "mismatch" and f.backend == "reference":
+        res = bisect_passes(f.function, f.inputs, opt_level=f.opt_level)
+        return res is not None and res.rule in KNOWN_REWRITES
+    return False
 
 
 def _unknown(failures):
-    return [f.describe() for f in failures if not any(k.search(f.message) for k in KNOWN)]
+    return [f.describe() for f in failures if not _known(f)]
 
 
 def test_generator_is_deterministic_and_covers_the_op_set():
@@ -47,8 +57,8 @@ def test_generated_values_stay_meaningful():
         f, inputs = generate(seed, special=False)
         try:
             outs = run(f, *inputs)
-        except TypeError:
-            continue        # the known reference pad crash
+        except (TypeError, FlowcError):
+            continue        # the known reference crashes (pad / transpose of rank 0)
         for o in outs:
             if o.dtype.kind == "f":
                 total += 1
@@ -97,7 +107,7 @@ def test_fuzz_finds_and_shrinks_a_planted_lowering_bug(monkeypatch, tmp_path):
 
 def test_fuzz_finds_a_planted_pass_bug(monkeypatch):
     install_mul_zero_pass(monkeypatch)
-    rep = fuzz(count=300, seed=0, backends=("reference",), opt_levels=(1,), gradients=False, max_failures=5)
+    rep = fuzz(count=150, seed=0, backends=("reference",), opt_levels=(1,), gradients=False, special_rate=1.0)
     found = [f for f in rep.failures if f.kind == "mismatch"]
     assert found, str(rep)
     f = found[0].function

@@ -84,6 +84,10 @@ class _Interp:
         checked = []
         for k, (res, o) in enumerate(zip(op.results, outs)):
             o = np.asarray(o)
+            if not o.flags.c_contiguous:
+                # Every value is a C-contiguous array: numpy's reductions sum in an order that depends on
+                # strides, and results must not change when a pass moves a transpose or reshape.
+                o = o.copy(order="C")
             if o.dtype != res.type.dtype.np:
                 raise AssertionError(f"reference {op.name} returned {o.dtype} for result {k} typed {res.type}")
             where = f"{op.name} result {k}" + (f" at {op.loc}" if op.loc else "")

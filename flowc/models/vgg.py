@@ -68,7 +68,8 @@ def vgg(depth: int, num_classes: int = 1000, width: float = 1.0, input_size: int
 
     def init(key):
         keys = fc.random.split(key, len(shapes))
-        return {name: init_layer(keys[i], shape, glorot=name == "fc8") for i, (name, shape) in enumerate(shapes.items())}
+        return {name: init_layer(keys[i], shape, glorot=name == "fc8")
+                for i, (name, shape) in enumerate(shapes.items())}
 
     def _pool(h):
         return fc.nn.max_pool2d(h, 2) if pool == "max" else fc.nn.avg_pool2d(h, 2)

@@ -233,10 +233,10 @@ def check_function(f: Function, inputs, backends: Sequence[str] | None = None, r
                       stacklevel=3)
     opt, names = optimize(f, passes, opt_level)
     rep = CheckReport(f, opt, list(inputs), names, skipped=skipped)
+    from flowc.backends.reference import bind_inputs
+    bind_inputs(f, tuple(inputs))   # inputs that do not fit the signature: the user's error, raised
     try:
         want = _ref(f, inputs)
-    except FlowcError:
-        raise   # inputs that do not fit the signature: the user's error
     except Exception as e:  # noqa: BLE001 - the reference crashing on a verified program is a bug to report
         rep.checked.append("reference")
         rep.mismatches.append(Mismatch("reference", -1, None, f"{type(e).__name__}: {e} (on the unoptimised "

@@ -143,9 +143,12 @@ def write_reproducer(out_dir: str, name: str, f: Function, inputs, backend: str 
 def fuzz(count: int = 100, seed: int = 0, backends: Sequence[str] = ("reference",),
          opt_levels: Sequence[int] = (0, 1, 2, 3), max_ops: int = 12, time_limit: float | None = None,
          out: str | None = None, gradients: bool = True, shrink_failures: bool = True,
-         program_caps: dict[str, int] | None = None, max_failures: int = 20,
-         log: Callable[[str], None] | None = None) -> FuzzReport:
-    """Run a campaign; ``program_caps`` limits how many programs a slow backend (numba) compiles."""
+         program_caps: dict[str, int] | None = None, max_failures: int | None = None,
+         special_rate: float | None = None, log: Callable[[str], None] | None = None) -> FuzzReport:
+    """Run a campaign; ``program_caps`` limits how many programs a slow backend (numba) compiles.
+
+    ``special_rate``: the fraction of programs seeded with nan/inf/-0.0 (default: the generator's 1/8).
+    """
     start = time.monotonic()
     usable, skipped = resolve_backends(list(backends))
     caps = {"numba": 25, "cuda": 5, **(program_caps or {})}
@@ -154,11 +157,12 @@ def fuzz(count: int = 100, seed: int = 0, backends: Sequence[str] = ("reference"
     for i in range(count):
         if time_limit is not None and time.monotonic() - start > time_limit:
             break
-        if len(rep.failures) >= max_failures:
+        if max_failures is not None and len(rep.failures) >= max_failures:
             break
         pseed = program_seed(seed, i)
         try:
-            f, inputs = generate(pseed, max_ops)
+            special = None if special_rate is None else bool(np.random.default_rng(pseed).random() < special_rate)
+            f, inputs = generate(pseed, max_ops, special=special)
         except Exception as e:  # noqa: BLE001 - a generator bug must not stop the campaign
             if log:
                 log(f"program {i}: generator failed: {_short(e)}")
@@ -204,7 +208,7 @@ def _record(rep, i, pseed, name, mod, level, kind, msg, is_grad, prog, ins, do_s
     final_msg = outcome(small, small_in, mod, level)[1] or msg
     failure = FuzzFailure(i, pseed, name, level, kind, final_msg, is_grad, size(prog), small, list(small_in),
                           duplicate=duplicate)
-    if out is not None:
+    if out is not None and not duplicate:
         tag = "grad_" if is_grad else ""
         failure.path = write_reproducer(out, f"fuzz_{pseed}_{tag}{name}_O{level}", small, small_in, name, level,
                                         f"{kind}: {final_msg}")

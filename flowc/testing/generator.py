@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from flowc.ir import DTYPES, OPS, Builder, Function, Region, Sym, TensorType, Value
+from flowc.ir import DTYPES, Builder, Function, Region, Sym, TensorType, Value
 from flowc.ir.types import TypeError_
 
 B = Sym("B")
@@ -96,10 +96,10 @@ class _Gen:
 
     def partner(self, x: Value) -> Value:
         y = self.pick(lambda v: v.type.dtype == x.type.dtype and compatible(v.type.shape, x.type.shape))
-        if y is None or self.coin(0.3):
+        if y is None or self.coin(0.4):
             r = self.rng.random()
-            if r < 0.15:   # splat constants exercise the algebraic rewrites
-                return self.splat(x.type.dtype, self.choice([0, 1, -1, 2]) if not x.type.dtype.is_bool else True)
+            if r < (0.6 if self.special else 0.35):   # splat constants exercise the algebraic rewrites
+                return self.splat(x.type.dtype, self.choice([0, 0, 1, -1, 2]) if not x.type.dtype.is_bool else True)
             shape = tuple(1 if isinstance(d, Sym) else d for d in x.type.shape) if r < 0.6 else ()
             y = self.const(x.type.dtype, shape)
         return y
@@ -173,6 +173,8 @@ class _Gen:
         src, m = x.type.dtype, self.mag(x)
         if src.is_float and (to.is_int or to.is_bool):   # keep it defined: 3 tanh(x), nan -> 0
             t = self.op("tanh", x)
+            if to.np.kind == "u":   # negative float -> unsigned is implementation-defined
+                t = self.op("abs", t)
             t = self.op("select", self.op("eq", t, t), self.op("mul", t, self.splat(src, 3)), self.splat(src, 0))
             self.add(self.op("cast", t, dtype=to), 3)
             return
@@ -426,7 +428,7 @@ def values(rng, dtype, shape, lo=-3.0, hi=3.0, special=False) -> np.ndarray:
     elif dtype.is_float:
         a = np.round(rng.uniform(lo, hi, n), int(rng.integers(0, 4))).astype(dtype.np)
         if special and n:
-            for i in rng.integers(0, n, int(rng.integers(0, 3))):
+            for i in rng.integers(0, n, int(rng.integers(1, 4))):
                 a[i] = SPECIALS[int(rng.integers(len(SPECIALS)))]
     else:
         if dtype.np.kind == "u":
