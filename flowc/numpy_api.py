@@ -101,8 +101,7 @@ def constant(value: np.ndarray, weak: bool = False) -> Tracer:
 def asarray(x, dtype=None) -> Tracer:
     """A Tracer for ``x``: Tracers pass through; numbers and numpy arrays become constants."""
     if isinstance(x, Tracer):
-        check_live(x)
-        t = x
+        t = check_live(x)
     elif _is_scalar(x):
         k = P.kind_of_scalar(x)
         t = constant(P.scalar_array(x, k.dtype), weak=True)

@@ -28,7 +28,7 @@ class TraceError(FlowcError):
         return f"{self.loc}: {self.message}" if self.loc is not None else self.message
 
 
-class ConcretizationError(TraceError):
+class ConcretizationError(TraceError, TypeError):
     """Python needed the *value* of a traced array (``if x:``, ``int(x)``, ``len(x)``)."""
 
 
@@ -105,11 +105,16 @@ def current_trace() -> "Trace | None":
 class Trace:
     """One function being traced: its parameters and the ops appended so far."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, closure: bool = False):
+        """``closure=True`` (the traces of fc.grad & co.): values of enclosing traces that the function
+        closes over are captured as extra parameters, appended after the explicit ones (see ``captures``)."""
         self.name = name
         self.builder = Builder()
         self.params: list[Value] = []
         self.done = False
+        self.parent = current_trace() if closure else None
+        self.captures: list[tuple[Value, "Tracer"]] = []   # (own parameter, the enclosing trace's value)
+        self._captured: dict[int, "Tracer"] = {}
 
     def __enter__(self) -> "Trace":
         _stack().append(self)
@@ -124,6 +129,22 @@ class Trace:
         self.params.append(v)
         return Tracer(v, self, weak)
 
+    def lift(self, t: "Tracer") -> "Tracer | None":
+        """``t`` as a value of this trace: itself, or a captured parameter if an enclosing trace owns it."""
+        if t.trace is self:
+            return t
+        if self.parent is None:
+            return None
+        outer = self.parent.lift(t)
+        if outer is None:
+            return None
+        hit = self._captured.get(id(outer.value))
+        if hit is None:
+            hit = self.param(outer.type, None, outer.weak)
+            self.captures.append((hit.value, outer))
+            self._captured[id(outer.value)] = hit
+        return hit
+
     def finish(self, outputs: list) -> Function:
         """Build the Function returning ``outputs`` (Tracers of this trace, or constants)."""
         from .numpy_api import asarray
@@ -136,8 +157,7 @@ def emit(name: str, *operands: "Tracer", **attrs) -> "Tracer":
     """Append op ``name`` to the active trace; single result as a Tracer, several as a tuple."""
     trace = current_trace()
     loc = user_loc()
-    for o in operands:
-        check_live(o, loc)
+    operands = tuple(check_live(o, loc) for o in operands)
     try:
         op = trace.builder.op(name, *(o.value for o in operands), loc=loc, **attrs)
     except TypeError_ as e:
@@ -146,13 +166,16 @@ def emit(name: str, *operands: "Tracer", **attrs) -> "Tracer":
     return res[0] if len(res) == 1 else res
 
 
-def check_live(t: "Tracer", loc: Loc | None = None):
+def check_live(t: "Tracer", loc: Loc | None = None) -> "Tracer":
+    """``t`` usable in the current trace (captured when an enclosing trace owns it), else a located error."""
     trace = current_trace()
-    if t.trace is not trace:
+    lifted = trace.lift(t) if trace is not None else None
+    if lifted is None:
         raise LeakedTracerError(
             f"a traced value {t.type} from the trace of '{t.trace.name}' is used outside it (was it stored in a "
             "global or closed over from another jitted function?); return it from the function instead",
             loc or user_loc())
+    return lifted
 
 
 # --------------------------------------------------------------------------- the Tracer
@@ -226,7 +249,10 @@ class Tracer:
         self._concrete("len() of", " (use x.shape[0]: shapes are known while tracing)")
 
     def __iter__(self):
-        self._concrete("iterating over", " (index it, x[i], or use x.shape)")
+        """Unpacking along a static leading dim works (``k1, k2 = fc.random.split(key)``), as in JAX."""
+        if self.ndim and isinstance(self.shape[0], int):
+            return (self[i] for i in range(self.shape[0]))
+        self._concrete("iterating over", " (its leading dim is symbolic; index it, x[i], or use x.shape)")
 
     def __array__(self, *a, **k):
         self._concrete("np.asarray()/np.array() (or an np.* function that is not a ufunc) needs the values of",

@@ -1,7 +1,8 @@
 """``fc.grad``, ``fc.value_and_grad`` and ``fc.vjp``: JAX's conventions over flowc's IR transform.
 
 A transformed function traces the user's function into its own Function (one
-parameter per array leaf of the arguments), applies the IR-to-IR autodiff
+parameter per array leaf of the arguments, plus one per traced value it closes
+over — constants to autodiff, as in JAX), applies the IR-to-IR autodiff
 transform and *inlines* the gradient program into the enclosing trace — so
 inside ``@fc.jit`` the whole training step, forward, backward and update, is one
 program.  Called outside any trace, it jit-compiles itself (eager use works, and
@@ -37,13 +38,18 @@ def _trace_inner(fn, args, name):
         leaf_slices.append(range(len(flat), len(flat) + len(leaves)))
         flat.extend(leaves)
         trees.append(tree)
-    trace = Trace(name)
+    trace = Trace(name, closure=True)
     with trace:
         params = [trace.param(*_leaf_type(x)) for x in flat]
         it = iter(params)
         call = [unflatten(t, [next(it) for _ in range(t.num_leaves)]) for t in trees]
         out = fn(*call)
     return trace, flat, trees, leaf_slices, out
+
+
+def _captured(trace: Trace) -> list:
+    """The enclosing-trace values a transformed function closed over (its trailing parameters)."""
+    return [outer for _, outer in trace.captures]
 
 
 def _inline(f: Function, operands) -> list[Tracer]:
@@ -101,7 +107,7 @@ def value_and_grad(fun, argnums=0, has_aux=False):
         f = trace.finish([value] + aux_leaves)
         wrt = [i for n in nums for i in slices[n]]
         g = grad_function(f, wrt)
-        outs = _inline(g, flat)
+        outs = _inline(g, flat + _captured(trace))
         v, aux_out, grads = outs[0], outs[1:1 + len(aux_leaves)], iter(outs[1 + len(aux_leaves):])
         grad_trees = [unflatten(trees[n], [next(grads) for _ in slices[n]]) for n in nums]
         gr = grad_trees[0] if isinstance(argnums, int) else tuple(grad_trees)
@@ -136,14 +142,15 @@ def vjp(fun, *primals):
     out_leaves, out_tree = flatten(out)
     f = trace.finish(out_leaves)
     wrt = [i for i, x in enumerate(flat) if f.params[i].type.dtype.is_float]
-    forward = _inline(f, flat)
+    operands = flat + _captured(trace)
+    forward = _inline(f, operands)
 
     def vjp_fn(cotangents):
         ct_leaves, ct_tree = flatten(cotangents)
         if ct_tree != out_tree:
             raise GradError(f"vjp of {name}: cotangents have structure {ct_tree}, outputs have {out_tree}")
         g = vjp_function(f, wrt)
-        outs = _inline(g, list(flat) + list(ct_leaves))
+        outs = _inline(g, operands + list(ct_leaves))
         grads = dict(zip(wrt, outs[len(out_leaves):]))
         from .numpy_api import zeros_like
         leaves = [grads[i] if i in grads else zeros_like(flat[i]) for i in range(len(flat))]

@@ -1,9 +1,10 @@
 """The numba backend agrees with the reference interpreter on every op, one compiled program per op family.
 
-Programs are the op corpus in ``tests/fir/roundtrip/*.fir``: the functions of one
-file (one op family) are merged into ONE function, compiled once (Numba's compile
-time, not run time, dominates a test) and run at two batch sizes, which also checks
-that a new size reuses the compiled code (Numba compiles per dtype/rank/layout).
+Programs are the op corpus in ``tests/fir/roundtrip/*.fir`` (each function covers
+part of one op family with many ops); each is compiled ONCE and run at two batch
+sizes, which also checks that a new size reuses the compiled code (Numba compiles
+per dtype/rank/layout).  Merging a file's functions into one program compiled
+slower in total (Numba's compile time grows faster than linearly with size).
 
 Tolerances (float32 unless noted), and why:
 
@@ -26,7 +27,6 @@ import pytest
 
 from flowc.backends import numba as nb
 from flowc.backends.reference import run
-from flowc.ir.core import Function
 from flowc.ir.parser import parse_module
 from flowc.ir.types import FlowcError, Sym
 
@@ -34,18 +34,12 @@ CORPUS = Path(__file__).parent / "fir" / "roundtrip"
 UNBOUND = {"casts_and_constants"}     # uses a symbol no input binds: an error on both backends
 
 
-def merged(functions, name: str) -> Function:
-    """One function running all of ``functions`` side by side (values are shared, not copied)."""
-    params = [p for f in functions for p in f.params]
-    ops = [op for f in functions for op in f.ops]
-    return Function(name, params, ops, [v for f in functions for v in f.results]).verify()
-
-
-def _families():
+def _functions():
     out = []
     for path in sorted(CORPUS.glob("*.fir")):
-        fs = [f for f in parse_module(path.read_text(), str(path)) if f.name not in UNBOUND]
-        out.append(pytest.param(merged(fs, path.stem), id=path.stem))
+        for f in parse_module(path.read_text(), str(path)):
+            if f.name not in UNBOUND:
+                out.append(pytest.param(f, id=f"{path.stem}-{f.name}"))
     return out
 
 
@@ -85,7 +79,7 @@ def assert_agrees(got, want, what=""):
             np.testing.assert_array_equal(g, w, err_msg=f"{what} result {k}")
 
 
-@pytest.mark.parametrize("f", _families())
+@pytest.mark.parametrize("f", _functions())
 def test_op_family_matches_reference(f, tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path))
     c = nb.compile(f)

@@ -112,3 +112,22 @@ def test_inputs_not_mutated():
     grad(mlp_loss)(p, rng.normal(size=(2, 4)), np.array([0, 1]))
     for k in p:
         np.testing.assert_array_equal(p[k], before[k])
+
+
+def test_closures_over_traced_values_are_constants():
+    @fc.jit
+    def f(x, y):
+        inner = lambda v: fc.sum(v * y * x)       # noqa: E731  (closes over x and y)
+        g = grad(inner)(x)
+        gg = grad(lambda v: fc.sum(grad(lambda u: fc.sum(u * u * y))(v)))(x)   # nested captures
+        return g, gg
+
+    x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    g, gg = f(x, y)
+    np.testing.assert_allclose(g, y * x)          # d/dv sum(v*y*x) with x held constant
+    np.testing.assert_allclose(gg, 2 * y)
+
+
+def test_split_keys_unpack_along_the_leading_dim():
+    k1, k2 = fc.jit(lambda k: tuple(fc.random.split(k, 2)))(fc.random.key(0))
+    assert k1.shape == (2,) and not np.array_equal(k1, k2)

@@ -1,0 +1,188 @@
+"""Numba backend entry/exit and compile cache: one compilation per function, reused across batch sizes
+and processes; corrupt cache files are rebuilt; generated source is readable; failures are FlowcErrors."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+
+from flowc.backends import numba as nb
+from flowc.backends.numba import cache
+from flowc.backends.reference import RuntimeInputError, run
+from flowc.ir.parser import parse_function
+from flowc.ir.types import FlowcError
+
+MLP = """
+func @{name}(%x: f32[B,6], %w: f32[6,4], %b: f32[4], %y: i32[B]) -> (f32[], f32[B,4]) {{
+  %0 = matmul(%x, %w) : f32[B,4]
+  %1 = add(%0, %b) : f32[B,4]
+  %2 = tanh(%1) : f32[B,4]
+  %3 = log_softmax(%2) {{axis = 1}} : f32[B,4]
+  %4 = one_hot(%y) {{depth = 4, dtype = f32}} : f32[B,4]
+  %5 = mul(%3, %4) : f32[B,4]
+  %6 = reduce_mean(%5) {{axes = (0, 1), keepdims = false}} : f32[]
+  return %6, %2
+}}
+"""
+
+
+def mlp(name: str):
+    return parse_function(MLP.format(name=name))
+
+
+def mlp_inputs(batch: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(batch, 6)).astype(np.float32), rng.normal(size=(6, 4)).astype(np.float32),
+            rng.normal(size=4).astype(np.float32), rng.integers(0, 4, batch).astype(np.int32)]
+
+
+def check(c, f, batch):
+    args = mlp_inputs(batch, seed=batch)
+    for g, w in zip(c(*args), run(f, *args)):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path))
+    return tmp_path / "numba"
+
+
+def test_batch_sizes_share_one_compilation_and_source_is_readable(cache_dir):
+    f = mlp("batches")
+    c = nb.compile(f)
+    for batch in (2, 7, 1):
+        check(c, f, batch)
+    assert len(c.signatures) == 1 and c.dispatcher.stats.cache_misses[c.signature] == 1
+    assert nb.compile(f) is c                        # in-memory cache per function text
+    src = c.source
+    assert "def program(p_x, p_w, p_b, p_y):" in src and "B = p_x.shape[0]" in src
+    assert "# %0 = matmul(%x, %w) : f32[B,4]" in src and "np.dot(" in src
+    assert "define" in c.text("llvm") and c.text("asm").strip()
+    with pytest.raises(FlowcError, match="unknown text kind"):
+        c.text("ptx")
+
+
+def test_inputs_checked_and_outputs_fresh(cache_dir):
+    f = parse_function("""
+func @ident(%x: f32[B,3], %k: i64[B]) -> (f32[B,3], f32[3,B], i64[B]) {
+  %0 = transpose(%x) {perm = (1, 0)} : f32[3,B]
+  return %x, %0, %k
+}""")
+    c = nb.compile(f)
+    x, k = np.arange(6, dtype=np.float32).reshape(2, 3), np.array([4, 5])
+    a, t, kk = c(x, k)
+    assert not np.shares_memory(a, x) and not np.shares_memory(t, x) and not np.shares_memory(kk, k)
+    a[0, 0] = 99
+    assert x[0, 0] == 0
+    np.testing.assert_array_equal(t, x.T)
+    np.testing.assert_array_equal(c(np.asfortranarray(x), k)[1], x.T)    # any input layout is accepted
+    with pytest.raises(RuntimeInputError, match="dtype"):
+        c(x.astype(np.float64), k)
+    with pytest.raises(RuntimeInputError, match="dim B"):
+        c(x, np.array([1, 2, 3]))
+
+
+def test_runtime_check_of_assumed_equal_symbol(cache_dir):
+    # The type rule unifies N with 3 (it cannot know); the program checks it before reading.
+    f = parse_function("""
+func @assume(%x: f32[N], %y: f32[3]) -> (f32[3]) {
+  %0 = add(%x, %y) : f32[3]
+  return %0
+}""")
+    c = nb.compile(f)
+    np.testing.assert_array_equal(c(np.ones(3, np.float32), np.ones(3, np.float32))[0], 2 * np.ones(3))
+    with pytest.raises(RuntimeInputError, match="does not match"):
+        c(np.ones(2, np.float32), np.ones(3, np.float32))
+
+
+def test_numba_failure_is_a_flowc_error_naming_the_op(cache_dir, monkeypatch):
+    def broken(e, op):
+        name = e.result_var(op.result)
+        e.emit(f"{name} = undefined_helper({e.arr(op.operands[0])})")
+        return name
+    monkeypatch.setitem(nb.rules.table, "neg", broken)
+    f = parse_function("""
+func @broken(%x: f32[4]) -> (f32[4]) {
+  %0 = neg(%x) : f32[4]
+  return %0
+}""")
+    with pytest.raises(nb.NumbaBackendBug, match=r"(?s)flowc bug.*neg\(%x\)") as info:
+        nb.compile(f)
+    assert info.value.exit_code == 2 and "Traceback" not in str(info.value)
+
+
+def test_thread_count_from_environment(cache_dir, monkeypatch):
+    before = numba.get_num_threads()
+    try:
+        monkeypatch.setenv("FLOWC_NUM_THREADS", "1")
+        nb.compile(mlp("threads"))
+        assert numba.get_num_threads() == 1
+        monkeypatch.setenv("FLOWC_NUM_THREADS", "0")
+        with pytest.raises(FlowcError, match="FLOWC_NUM_THREADS"):
+            nb.compile(mlp("threads"))
+    finally:
+        numba.set_num_threads(before)
+
+
+SCRIPT = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_numba_cache import mlp, mlp_inputs
+    from flowc.backends import numba as nb
+    t = time.perf_counter()
+    c = nb.compile(mlp("disk"))
+    seconds = time.perf_counter() - t
+    out = c(*mlp_inputs(5))
+    stats = c.dispatcher.stats
+    print(json.dumps({{"hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values()),
+                      "seconds": seconds, "loss": float(out[0])}}))
+""")
+
+
+def _fresh_process(tmp_path) -> dict:
+    env = dict(os.environ, FLOWC_CACHE_DIR=str(tmp_path))
+    script = SCRIPT.format(tests=str(Path(__file__).parent))
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_disk_cache_hit_in_new_process_and_corruption_rebuilt(tmp_path):
+    cold = _fresh_process(tmp_path)
+    assert cold["misses"] == 1 and cold["hits"] == 0
+    warm = _fresh_process(tmp_path)
+    assert warm["misses"] == 0 and warm["hits"] == 1, "a new process must load machine code, not compile"
+    assert warm["loss"] == cold["loss"]
+    root = tmp_path / "numba"
+    (src,) = root.glob("*.py")
+    # A truncated source file fails its hash header: deleted, regenerated, recompiled.
+    src.write_text(src.read_text()[:200])
+    rebuilt = _fresh_process(tmp_path)
+    assert rebuilt["misses"] == 1 and rebuilt["loss"] == cold["loss"]
+    assert cache.read_source(src) is not None
+    # Damaged Numba object code: dropped and recompiled, never a crash or a wrong answer.
+    for data in root.glob("__pycache__/*.nbc"):
+        data.write_bytes(data.read_bytes()[:50])
+    again = _fresh_process(tmp_path)
+    assert again["misses"] == 1 and again["loss"] == cold["loss"]
+
+
+def test_corrupt_source_detected_in_process(cache_dir):
+    f = mlp("corrupt")
+    key = cache.cache_key(f.text())
+    path = cache_dir / f"{key}.py"
+    cache_dir.mkdir(parents=True)
+    path.write_text("# flowc-sha256: 0000\nraise SystemExit('must not run')\n")
+    c = nb.compile(f)
+    check(c, f, 3)
+    assert cache.read_source(path) == c.source
