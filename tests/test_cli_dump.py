@@ -74,3 +74,14 @@ def test_trace_file_function_api():
     f = trace_file_function(f"{MODELS}:mlp")
     assert [op.name for op in f.ops] == ["matmul", "tanh", "reduce_sum"]
     assert str(f.results[0].type) == "f32[B]"
+
+
+def test_optimized_stage_with_memory_report(capsys):
+    code, out, err = dump(capsys, f"{EXAMPLE}:predict", "--stage", "optimized", "--opt-level", "3", "--memory",
+                          "--sizes", "B=100")
+    assert code == 0 and 'kind = "matmul_epilogue"' in out
+    assert "memory plan for @predict (B=100)" in out and "4,000 bytes" in out
+    code, out, err = dump(capsys, f"{EXAMPLE}:predict", "--passes", "fusion", "--stage", "fusion")
+    assert code == 0 and "fusion(" in out
+    code, out, err = dump(capsys, f"{EXAMPLE}:predict", "--memory", "--sizes", "B=x")
+    assert code == 1 and "--sizes must look like" in err
