@@ -115,9 +115,11 @@ func @broken(%x: f32[4]) -> (f32[4]) {
   %0 = neg(%x) : f32[4]
   return %0
 }""")
-    with pytest.raises(nb.NumbaBackendBug, match=r"(?s)flowc bug.*neg\(%x\)") as info:
+    with pytest.raises(nb.NumbaBackendBug, match="a flowc bug") as info:
         nb.compile(f)
-    assert info.value.exit_code == 2 and "Traceback" not in str(info.value)
+    msg = str(info.value)
+    assert "lowering `%0 = neg(%x) : f32[4]`" in msg and "undefined_helper" in msg
+    assert info.value.exit_code == 2 and "Traceback" not in msg
 
 
 def test_thread_count_from_environment(cache_dir, monkeypatch):
@@ -163,15 +165,9 @@ def test_disk_cache_hit_in_new_process_and_corruption_rebuilt(tmp_path):
     warm = _fresh_process(tmp_path)
     assert warm["misses"] == 0 and warm["hits"] == 1, "a new process must load machine code, not compile"
     assert warm["loss"] == cold["loss"]
-    root = tmp_path / "numba"
-    (src,) = root.glob("*.py")
-    # A truncated source file fails its hash header: deleted, regenerated, recompiled.
-    src.write_text(src.read_text()[:200])
-    rebuilt = _fresh_process(tmp_path)
-    assert rebuilt["misses"] == 1 and rebuilt["loss"] == cold["loss"]
-    assert cache.read_source(src) is not None
     # Damaged Numba object code: dropped and recompiled, never a crash or a wrong answer.
-    for data in root.glob("__pycache__/*.nbc"):
+    # (A damaged source file is covered in-process by the next test.)
+    for data in (tmp_path / "numba").glob("__pycache__/*.nbc"):
         data.write_bytes(data.read_bytes()[:50])
     again = _fresh_process(tmp_path)
     assert again["misses"] == 1 and again["loss"] == cold["loss"]

@@ -105,12 +105,19 @@ class Compiled:
 
 def _describe(program: Program, path, err: Exception) -> str:
     msg = str(err)
-    lines = [int(m) for m in re.findall(rf'{re.escape(str(path.name))}", line (\d+)', msg)]
+    src_lines = program.source.split("\n")
+    named = re.search(r"name '(\w+)' is not defined", msg)
+    if named:                         # Numba reports undefined globals without a useful location
+        lines = [i + 1 for i, text in enumerate(src_lines) if re.search(rf"\b{named.group(1)}\b", text)][:1]
+    else:
+        lines = [int(m) for m in re.findall(rf'{re.escape(str(path.name))}", line (\d+)', msg)]
+        loc = getattr(err, "loc", None)
+        if not lines and getattr(loc, "line", None):
+            lines = [loc.line]
     where = ""
     if lines:
         op = program.op_at(lines[-1])
-        src = program.source.split("\n")
-        code = src[lines[-1] - 1].strip() if lines[-1] <= len(src) else ""
+        code = src_lines[lines[-1] - 1].strip() if lines[-1] <= len(src_lines) else ""
         where = f" at generated line {lines[-1]} ({code!r})" + (f", lowering `{op}`" if op else "")
     first = "\n".join(msg.strip().split("\n")[:6])
     return f"numba could not compile the program flowc generated{where} (a flowc bug; please report it):\n{first}"

@@ -43,6 +43,8 @@ def _concatenate(*xs, axis):
 
 @impls.register("pad")
 def _pad(x, pads, value):
+    if x.ndim == 0:   # nothing to pad (and np.pad rejects 0-d arrays)
+        return x.copy()
     return np.pad(x, pads, mode="constant", constant_values=np.asarray(value).astype(x.dtype))
 
 
