@@ -17,7 +17,7 @@ import numpy as np
 from flowc.ir import Function, Op, Region, Value
 
 from .base import register
-from .rewrite import derive, inherit_position, rebuild
+from .rewrite import derive, remap
 
 
 def attr_key(v):
@@ -52,16 +52,8 @@ def _cse_region(r: Region, positions: dict) -> tuple[list[Op], tuple[Value, ...]
             mapping.update((id(a), b) for a, b in zip(op.results, seen[key].results))
             changed = True
             continue
-        regions, sub_changed = [], False
-        for sub in op.regions:
-            ops, results, c = _cse_region(sub, positions)
-            regions.append(Region(sub.params, ops, results) if c else sub)
-            sub_changed |= c
-        if sub_changed or any(a is not b for a, b in zip(operands, op.operands)):
-            new = rebuild(op, operands, regions)
-            inherit_position(positions, op, new)
-            mapping.update((id(a), b) for a, b in zip(op.results, new.results))
-            op, changed = new, True
+        new = remap(op, operands, mapping, positions, _cse_region)
+        op, changed = new, changed or new is not op
         if key is not None:
             seen[key] = op
         out.append(op)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flowc.ir import Function, Op, Region, Value
 
 from .base import register
-from .rewrite import derive, inherit_position, rebuild
+from .rewrite import derive, remap
 
 
 def _dce_region(r: Region, positions: dict) -> tuple[list[Op], tuple[Value, ...], bool]:
@@ -27,16 +27,8 @@ def _dce_region(r: Region, positions: dict) -> tuple[list[Op], tuple[Value, ...]
     out: list[Op] = []
     for op in kept:
         operands = [mapping.get(id(v), v) for v in op.operands]
-        regions, sub_changed = [], False
-        for sub in op.regions:
-            ops, results, c = _dce_region(sub, positions)
-            regions.append(Region(sub.params, ops, results) if c else sub)
-            sub_changed |= c
-        if sub_changed or any(a is not b for a, b in zip(operands, op.operands)):
-            new = rebuild(op, operands, regions)
-            inherit_position(positions, op, new)
-            mapping.update((id(a), b) for a, b in zip(op.results, new.results))
-            op, changed = new, True
+        new = remap(op, operands, mapping, positions, _dce_region)
+        op, changed = new, changed or new is not op
         out.append(op)
     return out, tuple(mapping.get(id(v), v) for v in r.results), changed
 

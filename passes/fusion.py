@@ -213,11 +213,12 @@ class _Fuser:
         nodes: dict = {}
         for i in range(len(self.ops)):
             nodes.setdefault(node_of[i], []).append(i)
+        needed = self._read_outside(nodes, wrapped)
         mapping: dict[int, Value] = {}
         out: list[Op] = []
         for node in self._topo(nodes, node_of, wrapped):
             if node in wrapped:
-                out.append(self._build(wrapped[node], mapping, positions, wrapped))
+                out.append(self._build(wrapped[node], mapping, positions, needed))
             else:
                 op = self.ops[node[1]]
                 operands = [mapping.get(id(v), v) for v in op.operands]
@@ -252,12 +253,6 @@ class _Fuser:
                 p = self.producer(v)
                 if p is not None and node_of[p] != n:
                     deps[n].add(node_of[p])
-        for n, grp in wrapped.items():      # clones read their operands: the group needs their producers
-            for c in grp.clones:
-                for v in self.ops[c].operands:
-                    p = self.producer(v)
-                    if p is not None and node_of[p] != n:
-                        deps[n].add(node_of[p])
         rev: dict = {n: [] for n in nodes}
         for n, ds in deps.items():
             for d in ds:
@@ -277,7 +272,18 @@ class _Fuser:
         if any(count.values()):
             raise AssertionError("fusion produced a cyclic group graph (a bug in the acyclicity check)")
 
-    def _build(self, grp: Group, mapping: dict, positions: dict, wrapped: dict) -> Op:
+    def _read_outside(self, nodes: dict, wrapped: dict) -> set[int]:
+        """ids of the values some node reads from outside itself (plus the returned ones):
+        exactly the member results a group must yield.  A group's reads include those of the
+        producers it recomputes, which may be members of a third group."""
+        needed = set(self.returned)
+        for n, members in nodes.items():
+            grp = wrapped.get(n)
+            vals = self._inputs(grp) if grp is not None else [v for m in members for v in self.ops[m].operands]
+            needed.update(id(v) for v in vals)
+        return needed
+
+    def _build(self, grp: Group, mapping: dict, positions: dict, needed: set[int]) -> Op:
         inputs = self._inputs(grp)
         params = [Value(v.type, None) for v in inputs]
         local: dict[int, Value] = {id(v): p for v, p in zip(inputs, params)}
@@ -297,8 +303,7 @@ class _Fuser:
                      op.loc)
             body.append(new)
             local.update((id(a), b) for a, b in zip(op.results, new.results))
-        members = set(grp.members)
-        outputs = [r for i in grp.members for r in self.ops[i].results if self._escapes(r, members, wrapped)]
+        outputs = [r for i in grp.members for r in self.ops[i].results if id(r) in needed]
         if not outputs:     # a dead group (DCE drops the fusion op afterwards)
             outputs = list(self.ops[grp.hi].results)
         root = self.ops[grp.hi]
@@ -307,19 +312,6 @@ class _Fuser:
         inherit_position(positions, root, fused)
         mapping.update((id(a), b) for a, b in zip(outputs, fused.results))
         return fused
-
-    def _escapes(self, r: Value, members: set[int], wrapped: dict) -> bool:
-        if id(r) in self.returned:
-            return True
-        p = self.index[id(r.producer)]
-        for u in self.users[p]:
-            if u in members or id(r) not in {id(v) for v in self.ops[u].operands}:
-                continue
-            g = self.find(u) if self.roles[u] is not None else None
-            if g in wrapped and p in wrapped[g].clones:
-                continue    # that group recomputes it
-            return True
-        return False
 
 
 def _scalar_constant(v: Value) -> bool:

@@ -8,7 +8,9 @@ in :mod:`.op_roles`).  Then three rules, driven to a fixed point, clean up:
 * ``sink-transpose``: an elementwise op whose operands are all the same transpose (or
   are free to re-layout: constants, scalars, broadcast shapes such as a ``[1,C,1,1]``
   bias, which only needs a reshape to ``[1,1,1,C]``) computes on the untransposed
-  values and is transposed afterwards, so the transpose drifts down the chain...
+  values and is transposed afterwards, so the transpose drifts down the chain.  A
+  reshape stands for the inverse transpose only when the perm keeps the operand's
+  non-unit axes in order; otherwise (a real data movement) the rule does not fire...
 * ``cancel-transposes``: ...until it meets the next op's inbound transpose: a transpose
   of a transpose becomes one transpose, or nothing when the perms cancel;
 * ``fold-transpose``: a transpose of a constant is computed now (pre-transposed
@@ -84,17 +86,25 @@ def _relayout(rw: Rewriter, v: Value, perm) -> Value | None:
         return v.producer.operands[0]
     if v.type.ndim == 0:
         return v
+    back = inverse(perm)
     shape4 = (1,) * (len(perm) - v.type.ndim) + tuple(v.type.shape)
-    target = tuple(shape4[i] for i in inverse(perm))
+    target = tuple(shape4[i] for i in back)
     c = const_value(v)
     if c is not None:
-        return rw.constant(np.ascontiguousarray(c.reshape(shape4).transpose(inverse(perm))))
-    if [d for d in shape4 if d != 1] == [d for d in target if d != 1] and inner is None:
+        return rw.constant(np.ascontiguousarray(c.reshape(shape4).transpose(back)))
+    if inner is None and _keeps_order(shape4, back):
         if target == tuple(v.type.shape):
             return v
         src = v.producer.operands[0] if v.producer is not None and v.producer.name == "reshape" else v
         return rw("reshape", src, shape=target)
     return None
+
+
+def _keeps_order(shape, perm) -> bool:
+    """``transpose(x, perm)`` of an ``x`` of this shape is a mere reshape: the non-unit axes
+    keep their relative order (equal sizes are not enough: swapping two size-2 axes moves data)."""
+    moved = [a for a in perm if shape[a] != 1]
+    return moved == sorted(moved)
 
 
 def _sink(op: Op, rw: Rewriter):

@@ -98,6 +98,23 @@ def inherit_position(positions: dict, old: Op, new: Op):
         positions.pop(id(new), None)
 
 
+def remap(op: Op, operands: Sequence[Value], mapping: dict[int, Value], positions: dict, region_pass) -> Op:
+    """``op`` over new ``operands`` with ``region_pass`` applied to its regions; rebuilt only if something
+    changed (then ``mapping`` learns the new results).  ``region_pass(region, positions)`` returns
+    ``(ops, results, changed)`` — the shared step of the region-recursive passes (CSE, DCE)."""
+    regions, sub_changed = [], False
+    for sub in op.regions:
+        ops, results, c = region_pass(sub, positions)
+        regions.append(Region(sub.params, ops, results) if c else sub)
+        sub_changed |= c
+    if not sub_changed and all(a is b for a, b in zip(operands, op.operands)):
+        return op
+    new = rebuild(op, operands, regions)
+    inherit_position(positions, op, new)
+    mapping.update((id(a), b) for a, b in zip(op.results, new.results))
+    return new
+
+
 def derive(old: Function, ops, results, positions: dict[int, tuple[int, int]]) -> Function:
     """A new function with ``old``'s name and parameters.
 

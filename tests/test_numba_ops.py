@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from irgen import functions, inputs_for
 
 from flowc.backends import numba as nb
 from flowc.backends.reference import run
@@ -32,6 +34,14 @@ from flowc.ir.types import FlowcError, Sym
 
 CORPUS = Path(__file__).parent / "fir" / "roundtrip"
 UNBOUND = {"casts_and_constants"}     # uses a symbol no input binds: an error on both backends
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache_dir(tmp_path_factory):
+    """Every compile in this module writes its cache under a temporary directory."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FLOWC_CACHE_DIR", str(tmp_path_factory.mktemp("flowc-cache")))
+        yield
 
 
 def _functions():
@@ -80,8 +90,7 @@ def assert_agrees(got, want, what=""):
 
 
 @pytest.mark.parametrize("f", _functions())
-def test_op_family_matches_reference(f, tmp_path, monkeypatch):
-    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path))
+def test_op_family_matches_reference(f):
     c = nb.compile(f)
     for seed, base in ((1, 3), (2, 5)):
         args = inputs(f, seed, base)
@@ -93,3 +102,13 @@ def test_unbound_symbol_is_a_compile_error():
     (f,) = [f for f in parse_module((CORPUS / "elementwise.fir").read_text()) if f.name in UNBOUND]
     with pytest.raises(FlowcError, match="symbolic dim B is not bound by any input"):
         nb.compile(f)
+
+
+@settings(max_examples=4, deadline=None)
+@given(functions(max_ops=14, special=False))
+def test_random_programs_match_reference(f):
+    """A few larger random programs (irgen) — few, since each example costs a Numba compile."""
+    c = nb.compile(f)
+    for base in (3, 4):
+        args = inputs_for(f, seed=base, sizes={"B": base})
+        assert_agrees(c(*args), run(f, *args), f.name)
