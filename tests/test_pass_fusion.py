@@ -150,3 +150,32 @@ def test_mnist_step_pipelines_are_bit_identical(mnist_step):
                 assert a.dtype == b.dtype and a.shape == b.shape
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     verify(g)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 6), cmp=st.sampled_from(["gt", "lt", "ne"]), seed=st.integers(0, 2**16))
+def test_a_value_read_by_a_recomputed_producer_is_yielded(n, cmp, seed):
+    """The shape of tests/regressions/fusion_use_before_def: group A = {c = cmp(a, 0), select(c, ..)};
+    the reduce group recomputes c (cheap) for its own select s; the last loop group recomputes s
+    and so reads c from outside.  A must yield c although no original user of c outside A is left
+    unfused: before the fix, the last region's operand #0 was undefined."""
+    b0 = Builder()
+    vec = lambda name: Value(b0.op("iota", shape=(n,), dtype="f64").result.type, name)
+    a, z, w, u = vec("a"), vec("z"), vec("w"), vec("u")
+    ct = Value(b0.op("iota", shape=(1, n), dtype="f64").result.type, "ct")
+
+    def build(b):
+        zero = b("constant", value=np.array(0.0))
+        c = b(cmp, a, zero)
+        r = b("reshape", b("mul", ct, b("reshape", b("select", c, a, zero), shape=(1, n))), shape=(n,))
+        s = b("select", c, r, z)
+        red = b("reduce_sum", s, axes=(0,), keepdims=True)
+        return [ct, a, z, w, u], [b("add", u, b("sub", s, b("mul", w, red)))]
+    f = _chain(build)
+    g = fuse(f)
+    check_same_results(f, g, seed)      # verifies g: every operand defined before its use
+    first, reduce_, last = [op for op in g.ops if op.name == "fusion"]
+    assert [r.type.dtype.name for r in first.results] == ["bool", "f64"]
+    assert reduce_.attrs["kind"] == "reduce" and last.operands[0] is first.results[0]
+    for op in (first, reduce_, last):
+        check_region(op)

@@ -81,3 +81,54 @@ def test_bad_option_is_a_user_error():
     f = Function("f", [x := Value(TensorType(float32, (2,)), "x")], [], [x])
     with pytest.raises(FlowcError, match="NCHW or NHWC"):
         get_pass("layout").configured(prefer="NWHC").run(f)
+
+
+def _sink_only(f: Function) -> Function:
+    from flowc.passes.layout import patterns
+    from flowc.passes.rewrite import apply_patterns
+    return get_pass("dce").run(apply_patterns(f, [p for p in patterns("NHWC") if p.name == "sink-transpose"]))
+
+
+def _transposed_add(perm, v_shape) -> Function:
+    """``add(transpose(x, perm), v)``: the shape sink-transpose sees after a layout switch."""
+    out = (2, 1, 1, 2)
+    x = Value(TensorType(float32, tuple(out[i] for i in np.argsort(perm))), "x")
+    v = Value(TensorType(float32, tuple(v_shape)), "v")
+    b = Builder()
+    y = b("add", b("transpose", x, perm=tuple(perm)), v)
+    return Function("f", [x, v], b.ops, [y])
+
+
+def test_sink_transpose_uses_a_reshape_only_when_axis_order_is_kept():
+    # (2,3,0,1) moves v's two size-2 axes past each other: a reshape would transpose the data
+    # (the fuzz reproducer tests/regressions/layout_sink_transpose_reshape); the rule must not fire.
+    f = _transposed_add((2, 3, 0, 1), (2, 1, 1, 2))
+    g = _sink_only(f)
+    check_same_results(f, g, 0)
+    assert [op.name for op in g.ops] == ["transpose", "add"] and g.ops[1].operands[1].name == "v"
+    # (0,2,3,1) keeps v's non-unit axes (0 and 3) in order: v is reshaped, the transpose sinks.
+    f = _transposed_add((0, 2, 3, 1), (2, 1, 1, 2))
+    g = _sink_only(f)
+    check_same_results(f, g, 0)
+    assert [op.name for op in g.ops] == ["reshape", "add", "transpose"]
+    assert g.ops[0].attrs["shape"] == (2, 2, 1, 1) and g.ops[1].operands[0].name == "x"
+
+
+@settings(max_examples=60, deadline=None)
+@given(perm=st.permutations(range(4)), keep=st.lists(st.booleans(), min_size=4, max_size=4),
+       rank=st.integers(0, 4), seed=st.integers(0, 2**16))
+def test_sink_transpose_is_exact_for_any_perm_and_broadcast_operand(perm, keep, rank, seed):
+    """Whatever the perm and whichever axes of v broadcast, sinking never changes a bit; a
+    non-transposed operand is only ever reshaped, never silently re-ordered."""
+    full = tuple(d if k else 1 for d, k in zip((2, 2, 2, 2), keep))
+    v_shape = full[4 - rank:] if all(d == 1 for d in full[:4 - rank]) else full
+    x = Value(TensorType(float32, (2, 2, 2, 2)), "x")
+    v = Value(TensorType(float32, v_shape), "v")
+    b = Builder()
+    y = b("mul", b("transpose", x, perm=tuple(perm)), v)
+    f = Function("f", [x, v], b.ops, [y])
+    g = _sink_only(f)
+    check_same_results(f, g, seed)
+    moved = [a for a in np.argsort(perm) if ((1,) * (4 - len(v_shape)) + v_shape)[a] != 1]
+    fired = g.ops[-1].name == "transpose"
+    assert fired == (moved == sorted(moved)), g

@@ -22,7 +22,7 @@ from pathlib import Path
 import numba
 
 CACHE_ENV = "FLOWC_CACHE_DIR"
-CODEGEN_VERSION = "1"
+CODEGEN_VERSION = "1"   # bump when generated code changes for the same IR
 _HEADER = "# flowc-sha256: "
 
 
@@ -34,7 +34,8 @@ def cache_dir() -> Path:
 def cache_key(function_text: str) -> str:
     from flowc import __version__
     h = hashlib.sha256()
-    for part in (function_text, __version__, numba.__version__, CODEGEN_VERSION):
+    parallel = os.environ.get("FLOWC_NUMBA_PARALLEL", "1")
+    for part in (function_text, __version__, numba.__version__, CODEGEN_VERSION, parallel):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()

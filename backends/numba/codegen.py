@@ -17,6 +17,7 @@ float16) and every op producing f16 rounds its result with
 from __future__ import annotations
 
 import keyword
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -140,6 +141,8 @@ class Emitter:
         return " * ".join(parts) if parts else "1"
 
     def want_parallel(self, dims) -> bool:
+        if os.environ.get("FLOWC_NUMBA_PARALLEL", "1") == "0":
+            return False
         n = 1
         for d in dims:
             n *= _SYM_GUESS if isinstance(d, Sym) else int(d)
@@ -245,6 +248,8 @@ class Emitter:
     def comment_op(self, op: Op):
         k = self.namer.lines.get(id(op))
         text = self.ir_lines[k].strip() if k is not None else op.name
+        if len(text) > 160:          # big constants print as long hex blobs
+            text = text[:140] + " ... " + text[-15:]
         self.line_ops.append((len(self.lines) + 1, text))   # 1-based within the body; offset later
         self.emit("# " + text)
 
