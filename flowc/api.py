@@ -59,8 +59,17 @@ class Lowered:
         except KeyError:
             raise FlowcError(f"no stage {stage!r}; stages: {', '.join(self.stages)}") from None
 
+    CODE_STAGES = ("source", "llvm", "asm")
+
     def text(self, stage: str = "traced", locs: bool = False) -> str:
-        """The IR at ``stage``; ``locs=True`` adds each op's user source line."""
+        """The IR at ``stage`` (``locs=True`` adds each op's user source line), or the backend's generated
+        code: ``"source"`` (the Python it compiles), ``"llvm"``, ``"asm"`` (backends that have them)."""
+        if stage in self.CODE_STAGES:
+            exe = self.compile()
+            if not hasattr(exe, "text"):
+                raise FlowcError(f"the {self.backend} backend generates no code to show as {stage!r} "
+                                 "(use backend='numba')")
+            return exe.text(stage)
         return self.function(stage).text(locs=locs)
 
     @property
@@ -68,8 +77,11 @@ class Lowered:
         return list(self.stages.values())[-1]
 
     def compile(self):
-        from flowc.backends import get_backend
-        return get_backend(self.backend).compile(self.final)
+        """The executable for the final stage (built once per Lowered)."""
+        if getattr(self, "_exe", None) is None:
+            from flowc.backends import get_backend
+            self._exe = get_backend(self.backend).compile(self.final)
+        return self._exe
 
 
 # --------------------------------------------------------------------------- annotations

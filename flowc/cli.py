@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         from flowc.ir.parser import IRError
         located = isinstance(e, IRError) or getattr(e, "loc", None) is not None
         print(str(e) if located else f"error: {e}", file=sys.stderr)
-        return 1
+        return getattr(e, "exit_code", 1)   # flowc bugs reported as FlowcErrors carry 2
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
         return 1

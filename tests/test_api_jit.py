@@ -186,3 +186,15 @@ def test_jit_passes_option_selects_the_pipeline():
     np.testing.assert_array_equal(fc.jit(f, passes="simplify,dce")(x), f(x))
     with pytest.raises(fc.FlowcError, match="unknown pass 'nope'"):
         fc.jit(f, passes=["nope"])
+
+
+def test_generated_code_stages():
+    def f(x: fc.f32["B", 3]):
+        return fc.exp(x) * 2.0
+
+    low = fc.jit(f, backend="numba").lower(np.ones((2, 3), np.float32))
+    src = low.text("source")
+    assert "numba" in src and "def program" in src
+    assert "define" in low.text("llvm")
+    with pytest.raises(FlowcError, match="generates no code"):
+        fc.jit(f).lower(np.ones((2, 3), np.float32)).text("source")

@@ -7,7 +7,9 @@ HELP = "trace FILE.py:FUNC and print its IR (types from --args or the function's
 def add_arguments(p):
     p.add_argument("spec", metavar="FILE.py:FUNC", help="the Python file and the function in it")
     p.add_argument("--args", default=None, help='argument types, e.g. "f32[B,784] f32[784,10] f32[10]"')
-    p.add_argument("--stage", default="traced", help="the pipeline stage to print (default: traced)")
+    p.add_argument("--stage", default="traced",
+                   help="traced, optimized, a pass name, or the backend's code: source, llvm, asm (default: traced)")
+    p.add_argument("--backend", default="numba", help="backend whose code --stage source|llvm|asm shows")
     p.add_argument("--opt-level", type=int, default=1, choices=range(4), help="optimisation level for later stages")
     p.add_argument("--locs", action="store_true", help="show each op's source location")
     p.add_argument("--passes", default=None, help="a pass pipeline (a,b,c) instead of --opt-level's default")
@@ -22,7 +24,8 @@ def run(args) -> int:
     from flowc.ir.types import FlowcError
     f = trace_file_function(args.spec, args.args)
     staged = args.stage != "traced" or args.passes
-    lowered = Lowered.from_function(f, args.opt_level, passes=args.passes) if staged else Lowered({"traced": f})
+    lowered = (Lowered.from_function(f, args.opt_level, backend=args.backend, passes=args.passes) if staged
+               else Lowered({"traced": f}))
     print(lowered.text(args.stage, locs=args.locs), end="")
     if args.memory:
         from flowc.passes.memory import plan_memory
