@@ -188,7 +188,9 @@ def test_jit_passes_option_selects_the_pipeline():
         fc.jit(f, passes=["nope"])
 
 
-def test_generated_code_stages():
+def test_generated_code_stages(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path))   # a fresh compile: numba cannot inspect cached code
+
     def f(x: fc.f32["B", 3]):
         return fc.exp(x) * 2.0
 
