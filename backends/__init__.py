@@ -9,7 +9,8 @@ import importlib
 
 from flowc.ir.types import FlowcError
 
-BACKENDS = {"reference": "flowc.backends.reference", "numba": "flowc.backends.numba"}
+BACKENDS = {"reference": "flowc.backends.reference", "numba": "flowc.backends.numba",
+            "cuda": "flowc.backends.cuda"}
 
 
 def get_backend(name: str):
