@@ -101,3 +101,4 @@ def test_grad_of_grad_is_ordinary_ir():
     x = np.array(0.7)
     _, d2 = reference.run(gg, x)
     assert np.isclose(d2, 2 * np.cos(0.7) - 0.7 * np.sin(0.7))
+

@@ -64,8 +64,6 @@ class Lowering:
     def op(self, op: Op):
         if op.name not in rules:
             raise CudaLoweringError(f"op '{op.name}' has no cuda lowering" + (f" (at {op.loc})" if op.loc else ""))
-        if any(r.type.dtype.name == "f16" for r in (*op.results, *op.operands)):
-            raise CudaLoweringError(f"the cuda backend does not support f16 yet (op '{op.name}')")
         return rules[op.name](self, op)
 
     # -- a generated elementwise kernel ---------------------------------------------------------
@@ -195,7 +193,7 @@ def _to_device(a, i, p):
     if np.dtype(d.dtype) != p.type.dtype.np:
         raise RuntimeInputError(f"{what}: expected dtype {p.type.dtype.np_name} ({p.type}), got {d.dtype}")
     if isinstance(d, np.ndarray):
-        d = cuda.to_device(np.ascontiguousarray(d))
+        d = cuda.to_device(d if d.flags.c_contiguous else d.copy(order="C"))
     return d, what
 
 

@@ -1,14 +1,29 @@
-"""Whole-program codegen: a verified Function -> the Python source of ONE ``@numba.njit`` function.
+"""Whole-program codegen: a verified Function -> ONE ``@numba.njit`` ``program`` calling small kernels.
 
 The generated ``program(p0, p1, ..., c0, ...)`` takes the inputs (then the large
 constants) as C-contiguous arrays and returns a tuple of outputs.  Symbolic dims
 are plain variables read from input shapes (``B = p_x.shape[0]``), so a new batch
 size runs the same machine code: Numba specialises on dtype/rank/layout only.
 
+Why kernels: Numba's type inference and lowering grow faster than linearly with
+a function's size (a 230-line inline program for a small MLP step took ~20 s;
+``NUMBA_OPT=0`` still 15 s).  So the program body is a short list of calls, one
+per op (views and reshapes stay inline), and each op or fusion region becomes
+its own small ``@njit(cache=True)`` *kernel* (:class:`KernelEmitter`).  A kernel's
+text is canonical — parameters ``a0..``, every dim other than 1 a runtime
+variable ``n0..`` read from an operand shape or passed in — so the same op on
+other sizes, in other programs and processes, is the same text, hashed to the
+same file in the flowc cache and compiled once (Numba caches it on disk).
+
 Each op is lowered by a rule registered in :data:`rules` (one module per op
-family under ``lower/``).  A rule receives the :class:`Emitter` and the op, emits
+family under ``lower/``).  A rule receives an :class:`Emitter` and the op, emits
 lines and returns the variable name(s) holding its results.  Elementwise rules
 also carry a ``scalar`` form so ``fusion`` regions become one loop nest.
+
+Threads: ``prange`` is off unless ``FLOWC_NUMBA_PARALLEL=1``.  Measured on the
+2-core machine, the small MLP step ran ~10x slower with prange (Numba's threads
+contend with OpenBLAS's inside ``np.dot``), and each parallel kernel costs ~1 s
+more to compile.
 
 Storage: f16 tensors live as float32 arrays inside a program (Numba has no CPU
 float16) and every op producing f16 rounds its result with
@@ -16,6 +31,7 @@ float16) and every op producing f16 rounds its result with
 """
 from __future__ import annotations
 
+import hashlib
 import keyword
 import os
 from contextlib import contextmanager
@@ -69,6 +85,8 @@ class Program:
     result_types: list[TensorType]
     line_ops: list[tuple[int, str]] = field(default_factory=list)   # (1-based source line, IR text of the op)
     parallel: bool = False
+    kernels: dict[str, str] = field(default_factory=dict)           # kernel name -> its module source
+    kernel_ops: dict[str, str] = field(default_factory=dict)        # kernel name -> IR text of an op using it
 
     def op_at(self, lineno: int) -> str | None:
         """The IR line of the op whose lowering contains source line ``lineno``."""
@@ -141,7 +159,7 @@ class Emitter:
         return " * ".join(parts) if parts else "1"
 
     def want_parallel(self, dims) -> bool:
-        if os.environ.get("FLOWC_NUMBA_PARALLEL", "1") == "0":
+        if os.environ.get("FLOWC_NUMBA_PARALLEL", "0") != "1":
             return False
         n = 1
         for d in dims:
@@ -261,13 +279,132 @@ class Emitter:
         if op.name not in rules:
             raise NumbaLoweringError(f"op '{op.name}' has no numba lowering" + (f" (at {op.loc})" if op.loc else ""))
         self.comment_op(op)
-        out = rules[op.name](self, op)
+        if op.name in INLINE_OPS:
+            out = rules[op.name](self, op)
+        else:
+            out = self.call_kernel(op)
+        self.bind_results(op, out)
+
+    def bind_results(self, op: Op, out):
         outs = [out] if isinstance(out, str) or out is None else list(out)
         if len(outs) != len(op.results):
             raise AssertionError(f"numba rule for {op.name} returned {len(outs)} results")
         for r, name in zip(op.results, outs):
             if name is not None:
                 self.bind(r, name)
+
+
+    # -- kernels ------------------------------------------------------------------------------
+    kernels: dict[str, str]
+    kernel_ops: dict[str, str]
+
+    def call_kernel(self, op: Op):
+        """Lower ``op`` into its own kernel function and emit the call; returns the result variables."""
+        k = KernelEmitter(self, op)
+        name, source = k.build(op)
+        self.kernels[name] = source
+        self.kernel_ops.setdefault(name, self.line_ops[-1][1] if self.line_ops else op.name)
+        outs = [self.result_var(r) for r in op.results]
+        self.emit(f"{', '.join(outs)} = {name}({', '.join(k.call_args)})")
+        return outs
+
+
+# Ops whose lowering is a view, a reshape or a binding: one line, kept in the program itself.
+INLINE_OPS = {"constant", "transpose", "reshape", "expand_dims", "squeeze", "slice"}
+_KERNEL_FLAGS = 'cache=True, nogil=True, error_model="numpy"'
+
+
+class KernelEmitter(Emitter):
+    """Emits one op (or fusion region) as a canonical, shape-generic function of its operands.
+
+    Names are positional (``a0..`` arrays, ``c0..`` large constants, ``n0..`` dims,
+    ``r``/``t``/``i`` temps) and no IR name or size other than 1 appears in the text,
+    so equal ops share one kernel whatever their sizes or place in a program.
+    """
+
+    def __init__(self, parent: Emitter, op: Op):     # noqa: D107 (no Function printing here)
+        self.parent = parent
+        self.f = parent.f
+        self.lines = []
+        self.depth = 1
+        self.used = set(_RESERVED)
+        self.vars, self.scalars, self.syms = {}, {}, {}
+        self.helpers: set[str] = set()
+        self.consts = []
+        self.parallel = False
+        self.line_ops = []
+        self.params: list[str] = []
+        self.call_args: list[str] = []
+        self.dim_params: list[tuple[str, object]] = []
+
+    def fresh(self, hint: str) -> str:
+        return super().fresh(hint.strip("_").split("_")[0] or "v")
+
+    def dim(self, d) -> str:
+        if not isinstance(d, Sym) and int(d) == 1:
+            return "1"
+        if d not in self.syms:
+            name = self.fresh(f"n{len(self.syms)}")
+            self.syms[d] = name
+            self.dim_params.append((name, d))
+        return self.syms[d]
+
+    def ir_name(self, v: Value) -> str:
+        return ""
+
+    def result_var(self, v: Value) -> str:
+        return self.fresh("r")
+
+    def comment_op(self, op: Op):
+        pass
+
+    def const_arg(self, array: np.ndarray) -> str:
+        name = self.fresh(f"c{len(self.consts)}")
+        self.consts.append((name, self.parent.const_arg(array)))
+        return name
+
+    def lower_op(self, op: Op):           # ops nested in a region are lowered inline, in this kernel
+        if op.name not in rules:
+            raise NumbaLoweringError(f"op '{op.name}' has no numba lowering" + (f" (at {op.loc})" if op.loc else ""))
+        self.bind_results(op, rules[op.name](self, op))
+
+    def build(self, op: Op) -> tuple[str, str]:
+        """(kernel name, module source) for ``op``; fills ``call_args`` for the program's call."""
+        prologue = []
+        for v in op.operands:
+            if id(v) in self.vars or id(v) in self.scalars:
+                continue
+            lit = self.parent.scalar(v)
+            if lit is not None:
+                self.bind_scalar(v, lit)
+                continue
+            name = self.fresh(f"a{len(self.params)}")
+            self.params.append(name)
+            self.call_args.append(self.parent.arr(v))
+            self.bind(v, name)
+            for axis, d in enumerate(v.type.shape):
+                if (isinstance(d, Sym) or int(d) != 1) and d not in self.syms:
+                    s = self.fresh(f"n{len(self.syms)}")
+                    self.syms[d] = s
+                    prologue.append(f"    {s} = {name}.shape[{axis}]")
+        out = rules[op.name](self, op)
+        outs = [out] if isinstance(out, str) or out is None else list(out)
+        rets = [self.arr(r) if name is None else name for r, name in zip(op.results, outs)]
+        self.emit("return " + ", ".join(rets) + ("," if len(rets) > 1 else ""))
+        if len(rets) > 1:
+            self.lines[-1] = self.lines[-1].rstrip(",")
+        args = self.params + [n for n, _ in self.consts] + [n for n, _ in self.dim_params]
+        self.call_args += [p for _, p in self.consts] + [self.parent.dim(d) for _, d in self.dim_params]
+        flags = _KERNEL_FLAGS + (", parallel=True" if self.parallel else "")
+        body = [f"@numba.njit({flags})", "def {name}(" + ", ".join(args) + "):"] + prologue + self.lines
+        digest = hashlib.sha256("\n".join(body).encode()).hexdigest()[:16]
+        name = f"k_{digest}"
+        head = [f'"""flowc kernel for `{op.name}` (shared by every program whose op lowers to this text)."""',
+                "import numpy as np", "import numba", "from numba import prange"]
+        if self.helpers:
+            head.append("from flowc.backends.numba.kernels import " + ", ".join(sorted(self.helpers)))
+        src = "\n".join(head + ["", ""] + body).replace("def {name}(", f"def {name}(") + "\n"
+        return name, src
 
 
 def _dtype_of(a: np.ndarray) -> DType:
@@ -278,6 +415,7 @@ def _dtype_of(a: np.ndarray) -> DType:
 def generate(f: Function, module_doc: str = "") -> Program:
     """Lower ``f`` to the source of a module defining ``program``."""
     e = Emitter(f)
+    e.kernels, e.kernel_ops = {}, {}
     params = []
     for i, p in enumerate(f.params):
         n = e.ir_name(p)
@@ -301,9 +439,12 @@ def generate(f: Function, module_doc: str = "") -> Program:
             "from numba import prange"]
     if e.helpers:
         head.append("from flowc.backends.numba.kernels import " + ", ".join(sorted(e.helpers)))
+    if e.kernels:
+        head.append("from flowc.backends.numba.cache import kernel")
+        head += [""] + [f'{k} = kernel("{k}")' for k in e.kernels]
     head += ["", "", f"@numba.njit({flags})", f"def program({', '.join(args)}):"]
     offset = len(head)
     src = "\n".join(head + e.lines) + "\n"
     line_ops = [(start + offset, text) for start, text in e.line_ops]
     return Program(src, [a for _, a in e.consts], [p.type for p in f.params], [v.type for v in f.results],
-                   line_ops, e.parallel)
+                   line_ops, e.parallel, e.kernels, e.kernel_ops)

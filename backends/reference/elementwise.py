@@ -30,13 +30,28 @@ def _sigmoid(x):
 
 
 _BINARY = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide, "pow": np.power,
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
     "maximum": np.maximum, "minimum": np.minimum, "eq": np.equal, "ne": np.not_equal, "lt": np.less,
     "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal, "logical_and": np.logical_and,
     "logical_or": np.logical_or,
 }
 for _name, _fn in _BINARY.items():
     impls.register(_name)(lambda x, y, _fn=_fn: _fn(x, y))
+
+
+@impls.register("pow")
+def _pow(x, y):
+    """numpy's power, except that an integer to a negative integer power is defined (numpy raises):
+    1 for base 1, +-1 for base -1 by parity, else 0 (the truncated value of x**y)."""
+    if x.dtype.kind not in "iu":
+        return np.power(x, y)
+    neg = y < 0
+    out = np.power(x, np.where(neg, 0, y).astype(y.dtype))
+    if np.any(neg):
+        odd = (y % 2) != 0
+        at_neg = np.where(x == 1, 1, np.where(x == -1, np.where(odd, -1, 1), 0)).astype(x.dtype)
+        out = np.where(neg, at_neg, out)
+    return out
 
 
 @impls.register("select")

@@ -14,7 +14,7 @@ from .shape import broadcast
 
 
 def acc_type(dtype):
-    return {"f32": numba.float32, "f64": numba.float64}.get(dtype.name, numba.int64)
+    return {"f16": numba.float32, "f32": numba.float32, "f64": numba.float64}.get(dtype.name, numba.int64)
 
 
 def gemm(out_flat, a, b, batch, m, n, k, a_bs, b_bs, dtype):
