@@ -3,7 +3,9 @@
 Layout under ``$FLOWC_CACHE_DIR`` (default ``~/.cache/flowc``)::
 
     numba/<key>.py              generated program, first line "# flowc-sha256: <hash of the rest>"
-    numba/__pycache__/<key>.*   Numba's index and object code (its in-tree cache, beside the source)
+    numba/k_<hash>.py           a kernel (one op or fusion region), named by the hash of its text and
+                                shared by every program that calls it
+    numba/__pycache__/<stem>.*  Numba's index and object code (its in-tree cache, beside the source)
 
 ``key`` is the sha256 of (function text, flowc version, numba version, codegen
 version), so any change to the IR or to the tools gives a new entry.  Files are
@@ -22,7 +24,7 @@ from pathlib import Path
 import numba
 
 CACHE_ENV = "FLOWC_CACHE_DIR"
-CODEGEN_VERSION = "1"   # bump when generated code changes for the same IR
+CODEGEN_VERSION = "2"   # bump when generated code changes for the same IR
 _HEADER = "# flowc-sha256: "
 
 
@@ -34,7 +36,7 @@ def cache_dir() -> Path:
 def cache_key(function_text: str) -> str:
     from flowc import __version__
     h = hashlib.sha256()
-    parallel = os.environ.get("FLOWC_NUMBA_PARALLEL", "1")
+    parallel = os.environ.get("FLOWC_NUMBA_PARALLEL", "0")
     for part in (function_text, __version__, numba.__version__, CODEGEN_VERSION, parallel):
         h.update(part.encode())
         h.update(b"\0")
@@ -106,3 +108,18 @@ def load(key: str, source: str):
         purge(path)
         write_source(path, source)
         return path, import_source(path)
+
+
+_KERNELS: dict[str, object] = {}     # kernel name -> its dispatcher, for programs importing it
+
+
+def load_kernel(name: str, source: str) -> Path:
+    """Write (if needed) and import kernel ``name``; programs then fetch it with :func:`kernel`."""
+    path, module = load(name, source)
+    _KERNELS[name] = getattr(module, name)
+    return path
+
+
+def kernel(name: str):
+    """The dispatcher of a kernel loaded by :func:`load_kernel` (called from generated program modules)."""
+    return _KERNELS[name]

@@ -62,7 +62,8 @@ class Compiled:
 
     @property
     def source(self) -> str:
-        return self.program.source
+        """The program, then each kernel it calls (the kernel files' text, in call order)."""
+        return "\n\n".join([self.program.source, *self.program.kernels.values()])
 
     @property
     def signatures(self) -> list:
@@ -107,6 +108,15 @@ def _describe(program: Program, path, err: Exception) -> str:
     msg = str(err)
     src_lines = program.source.split("\n")
     named = re.search(r"name '(\w+)' is not defined", msg)
+    for kname, ksrc in program.kernels.items():       # most failures are inside a kernel
+        if kname in msg or (named and re.search(rf"\b{named.group(1)}\b", ksrc)):
+            hit = [int(m) for m in re.findall(rf'{kname}.py", line (\d+)', msg)]
+            lines = ksrc.split("\n")
+            code = lines[hit[-1] - 1].strip() if hit and hit[-1] <= len(lines) else ""
+            at = f" at line {hit[-1]} ({code!r})" if code else ""
+            first = "\n".join(msg.strip().split("\n")[:6])
+            return (f"numba could not compile the kernel {kname}{at}, lowering `{program.kernel_ops[kname]}` "
+                    f"(a flowc bug; please report it):\n{first}")
     if named:                         # Numba reports undefined globals without a useful location
         lines = [i + 1 for i, text in enumerate(src_lines) if re.search(rf"\b{named.group(1)}\b", text)][:1]
     else:
@@ -143,13 +153,17 @@ def compile(function: Function) -> Compiled:
         key = cache.cache_key(text)
         sig = tuple(_numba_type(storage_np(t.dtype), t.ndim) for t in program.param_types)
         sig += tuple(_numba_type(c.dtype, c.ndim) for c in program.consts)
+        kernels = [cache.load_kernel(name, src) for name, src in program.kernels.items()]
         path, module = cache.load(key, program.source)
         try:
             module = _compile_dispatcher(program, path, module, sig)
         except NumbaBackendBug:
             raise
         except Exception:   # Numba's own cache files are damaged (unpickling failed): drop them, compile fresh
-            cache.purge(path)
+            for p in (*kernels, path):
+                cache.purge(p)
+            for name, src in program.kernels.items():
+                cache.load_kernel(name, src)
             path, module = cache.load(key, program.source)
             module = _compile_dispatcher(program, path, module, sig)
         compiled = Compiled(function, program, module.program, path, sig)
