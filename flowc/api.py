@@ -46,9 +46,11 @@ class Lowered:
     def from_function(cls, f: Function, opt_level: int = 1, out_tree=None, backend: str = "reference",
                       passes=None):
         """Run the pass pipeline (``passes``, or opt_level's default), keeping every stage by pass name."""
-        from flowc.passes import run_stages
+        from flowc.passes import default_pipeline, run_stages
+        spec = list(default_pipeline(opt_level)) if passes is None else passes
+        spec = _with_layout_preference(spec, backend)
         stages = {"traced": f}
-        for name, g in run_stages(f, passes=passes, opt_level=opt_level):
+        for name, g in run_stages(f, passes=spec, opt_level=opt_level):
             stages.setdefault(name, g)
         stages["optimized"] = list(stages.values())[-1]
         return cls(stages, out_tree, backend)
@@ -68,7 +70,7 @@ class Lowered:
             exe = self.compile()
             if not hasattr(exe, "text"):
                 raise FlowcError(f"the {self.backend} backend generates no code to show as {stage!r} "
-                                 "(use backend='numba')")
+                                 "(the numba and cuda backends do)")
             return exe.text(stage)
         return self.function(stage).text(locs=locs)
 
@@ -82,6 +84,20 @@ class Lowered:
             from flowc.backends import get_backend
             self._exe = get_backend(self.backend).compile(self.final)
         return self._exe
+
+
+def _with_layout_preference(spec, backend: str):
+    """Backends share the pipeline and differ in layout preference: a bare ``layout`` pass gets the
+    backend's ``PREFERRED_LAYOUT`` (when it declares one) as its ``prefer`` option."""
+    import importlib
+    from flowc.backends import BACKENDS
+    if backend not in BACKENDS:
+        return spec
+    prefer = getattr(importlib.import_module(BACKENDS[backend]), "PREFERRED_LAYOUT", None)
+    if prefer is None:
+        return spec
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    return [f"layout{{prefer={prefer}}}" if item.strip() == "layout" else item for item in items]
 
 
 # --------------------------------------------------------------------------- annotations

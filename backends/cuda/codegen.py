@@ -24,6 +24,7 @@ _KERNELS: dict[str, object] = {}
 
 HEADER = ("import math\n"
           "from numba import cuda, float32, float64, int8, int32, int64, uint32\n"
+          "from numba.core.types import float16\n"
           "from flowc.backends.cuda.kernels import (INF, NAN, f_ceil, f_exp, f_floor, f_log, f_log1p, f_pow,\n"
           "                                         f_sigmoid, f_sqrt, i_pow)\n")
 

@@ -181,8 +181,8 @@ def _runner(params, steps, results):
 def _to_device(a, i, p):
     cuda = device.cuda()
     what = f"argument {i} (%{p.name or i})"
-    if hasattr(a, "__cuda_array_interface__"):
-        d = a if cuda.is_cuda_array(a) and hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)
+    if hasattr(a, "copy_to_host") or hasattr(a, "__cuda_array_interface__"):   # numba's (or the simulator's)
+        d = a if hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)
         if not d.is_c_contiguous():
             raise RuntimeInputError(f"{what}: a non-contiguous device array; pass a C-contiguous one")
     elif isinstance(a, (np.ndarray, np.generic)):

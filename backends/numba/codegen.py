@@ -279,8 +279,11 @@ class Emitter:
         if op.name not in rules:
             raise NumbaLoweringError(f"op '{op.name}' has no numba lowering" + (f" (at {op.loc})" if op.loc else ""))
         self.comment_op(op)
-        if op.name in INLINE_OPS:
-            out = rules[op.name](self, op)
+        rule = rules[op.name]
+        if op.name in INLINE_OPS or getattr(rule, "in_program", lambda op: False)(op):
+            out = rule(self, op)
+        elif op.name == "fusion":
+            out = self.lower_fusion(op)
         else:
             out = self.call_kernel(op)
         self.bind_results(op, out)
@@ -292,7 +295,6 @@ class Emitter:
         for r, name in zip(op.results, outs):
             if name is not None:
                 self.bind(r, name)
-
 
     # -- kernels ------------------------------------------------------------------------------
     kernels: dict[str, str]
@@ -308,10 +310,66 @@ class Emitter:
         self.emit(f"{', '.join(outs)} = {name}({', '.join(k.call_args)})")
         return outs
 
+    def lower_fusion(self, op: Op):
+        """A region of elementwise ops is one kernel; any other region is split into runs of
+        elementwise ops (one kernel each) and single ops (a matmul stays a BLAS call)."""
+        from .lower.region import fusable_run
+        region = op.regions[0]
+        if fusable_run(op):
+            return self.call_kernel(op)
+        for p, v in zip(region.params, op.operands):
+            if self.scalar(v) is not None:
+                self.bind_scalar(p, self.scalar(v))
+            else:
+                self.bind(p, self.arr(v))
+        ops = list(region.ops)
+        later_uses = [set() for _ in ops]        # ids of values used by ops after position k, or yielded
+        seen = {id(v) for v in region.results}
+        for k in range(len(ops) - 1, -1, -1):
+            later_uses[k] = set(seen)
+            seen |= {id(v) for v in ops[k].operands}
+        k = 0
+        while k < len(ops):
+            run = [ops[k]]
+            while k + len(run) < len(ops) and _scalar_form(ops[k]) and _scalar_form(ops[k + len(run)]):
+                run.append(ops[k + len(run)])
+            inside = {id(r) for o in run for r in o.results}
+            inputs, outputs = [], []
+            for o in run:
+                for v in o.operands:
+                    if id(v) not in inside and all(v is not w for w in inputs):
+                        inputs.append(v)
+            outputs = [r for o in run for r in o.results if id(r) in later_uses[k + len(run) - 1]]
+            pseudo = _pseudo_fusion(run, inputs, outputs)
+            if len(run) > 1 and outputs and fusable_run(pseudo):
+                for o in run:
+                    self.comment_op(o)
+                for r, name in zip(outputs, self.call_kernel(pseudo)):
+                    self.bind(r, name)
+            else:
+                for o in run:
+                    self.lower_op(o)
+            k += len(run)
+        return [self.arr(v) for v in region.results]
+
 
 # Ops whose lowering is a view, a reshape or a binding: one line, kept in the program itself.
 INLINE_OPS = {"constant", "transpose", "reshape", "expand_dims", "squeeze", "slice"}
 _KERNEL_FLAGS = 'cache=True, nogil=True, error_model="numpy"'
+
+
+def _scalar_form(op: Op) -> bool:
+    return not op.regions and (op.name == "iota" or hasattr(rules[op.name], "scalar") or
+                               (op.name == "constant" and op.attrs["value"].ndim == 0))
+
+
+def _pseudo_fusion(run, inputs, outputs):
+    """A stand-in for a ``fusion`` op over ``run`` (the shape the region rule reads), without building IR."""
+    from types import SimpleNamespace
+    region = SimpleNamespace(params=list(inputs), ops=list(run), results=list(outputs),
+                             result_types=[v.type for v in outputs])
+    return SimpleNamespace(name="fusion", operands=list(inputs), results=list(outputs), regions=[region],
+                           attrs={}, loc=None)
 
 
 class KernelEmitter(Emitter):

@@ -19,6 +19,14 @@ import numpy as np
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 jit = numba.njit(**_JIT)
 
+# -- matmul ---------------------------------------------------------------------------------------
+
+@jit
+def matmul2d(x, y):
+    """A float matrix product through BLAS (any input layout; a C-contiguous result)."""
+    return np.dot(np.ascontiguousarray(x), np.ascontiguousarray(y))
+
+
 # -- f16 emulation ------------------------------------------------------------------------------
 
 

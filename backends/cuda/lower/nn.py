@@ -115,7 +115,7 @@ def _softmax(log):
             moved = perm != list(range(r))
             if moved:
                 x = transposed(x, perm)
-            length = x.shape[-1] if r else 1
+            length = tuple(x.shape)[r - 1] if r else 1
             rows = x.size // length if length else 0
             out = empty(x.shape, t.dtype.np)
             if rows:

@@ -1,5 +1,9 @@
 """matmul: ``np.dot`` (BLAS) on contiguous 2-D float blocks, looping over broadcast batch dims.
 
+The common case, a float matrix times a matrix, is a call in the program itself to
+``kernels.matmul2d`` (compiled once per dtype/layout, cached with the package),
+so no generated kernel carries its own copy of Numba's large ``np.dot`` code.
+
 1-D operands are promoted to a row/column and the result reshaped to the
 declared type (numpy.matmul's rules).  Integer matmul has no BLAS: a plain
 triple loop in ``kernels``-free generated code, wrapping like numpy.
@@ -9,8 +13,25 @@ from __future__ import annotations
 from ..codegen import rules, storage
 
 
+def _plain(op) -> bool:
+    x, y = op.operands
+    return x.type.ndim == 2 and y.type.ndim == 2 and x.type.dtype.is_float
+
+
 @rules.register("matmul")
 def _matmul(e, op):
+    if _plain(op):
+        name = e.result_var(op.result)
+        e.emit(f"{name} = {e.helper('matmul2d')}({e.arr(op.operands[0])}, {e.arr(op.operands[1])})")
+        e.finish(name, op.result.type)
+        return name
+    return _matmul_general(e, op)
+
+
+_matmul.in_program = _plain
+
+
+def _matmul_general(e, op):
     (xv, yv), res = op.operands, op.result.type
     xt, yt = xv.type, yv.type
     x, y = e.arr(xv), e.arr(yv)

@@ -27,6 +27,16 @@ def _fusable(e, region, loop) -> bool:
     return all(_fits(p.type, loop) for p in region.params)
 
 
+def fusable_run(op) -> bool:
+    """Whether ``op`` (a fusion op, or a stand-in for a run of ops) lowers to one loop nest."""
+    region = op.regions[0]
+    try:
+        loop = broadcast_shapes(*[t.shape for t in region.result_types])
+    except TypeError_:
+        return False
+    return _fusable(None, region, loop)
+
+
 @rules.register("fusion")
 def _fusion(e, op):
     region = op.regions[0]

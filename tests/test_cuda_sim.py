@@ -1,0 +1,182 @@
+"""The cuda backend against the reference interpreter, on Numba's CUDA simulator (or a GPU).
+
+``NUMBA_ENABLE_CUDASIM`` must be set before ``numba.cuda`` is first imported, and the
+simulator replaces that module for the whole process, so these tests never run in the
+main pytest process: there, one test re-runs THIS file in a subprocess with the
+simulator switched on (``FLOWC_CUDA_SIM=0`` runs it on a real GPU instead) and checks
+that every inner test passed.  The simulator runs each CUDA thread as a Python thread:
+sizes stay tiny and launches small (see ``backends/cuda/device.py``).
+
+Tolerances: exact for ints, bools, shape ops, random bits/split/bernoulli/uniform;
+rtol 1e-4/atol 1e-5 for float32/64 (math library and accumulation order); 1e-2 for f16.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+INNER = os.environ.get("FLOWC_CUDA_INNER") == "1"
+CORPUS = Path(__file__).parent / "fir" / "roundtrip"
+SKIP_FUNCS = {"casts_and_constants"}       # binds a symbol no input has: an error on every backend
+SKIP_FILES = {"nn_grad"}                   # the conv/pool/LRN gradient ops have no cuda lowering yet
+
+
+if not INNER:
+    def test_cuda_suite_passes_in_a_subprocess():
+        env = dict(os.environ, FLOWC_CUDA_INNER="1")
+        if os.environ.get("FLOWC_CUDA_SIM", "1") != "0":
+            env["NUMBA_ENABLE_CUDASIM"] = "1"
+        r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W",
+                            "ignore::RuntimeWarning", __file__], env=env, capture_output=True, text=True,
+                           cwd=Path(__file__).parent.parent, timeout=600)
+        tail = (r.stdout + r.stderr)[-4000:]
+        assert r.returncode == 0, tail
+        summary = tail.strip().splitlines()[-1]
+        assert " passed" in summary and "failed" not in summary and "error" not in summary, tail
+        print(summary)
+
+
+def _functions():
+    from flowc.ir.parser import parse_module
+    out = []
+    for path in sorted(CORPUS.glob("*.fir")):
+        if path.stem in SKIP_FILES:
+            continue
+        for f in parse_module(path.read_text(), str(path)):
+            if f.name not in SKIP_FUNCS:
+                out.append(pytest.param(f, id=f"{path.stem}-{f.name}"))
+    return out
+
+
+def _inputs(f, seed, size):
+    from flowc.ir.types import Sym
+    rng = np.random.default_rng(seed)
+    args = []
+    for p in f.params:
+        shape = tuple(size if isinstance(d, Sym) else d for d in p.type.shape)
+        dt = p.type.dtype
+        if dt.is_bool:
+            a = rng.random(shape) < 0.5
+        elif dt.is_float:
+            a = rng.uniform(-2, 2, shape)
+        else:
+            a = rng.integers(0, 11 if dt.name == "u32" else 6, shape)
+        args.append(np.asarray(a).astype(dt.np))
+    return args
+
+
+def _close(got, ref):
+    assert len(got) == len(ref)
+    for g, r in zip(got, ref):
+        assert isinstance(g, np.ndarray) and g.shape == r.shape and g.dtype == r.dtype
+        if r.dtype.kind == "f":
+            tol = 1e-2 if r.dtype == np.float16 else None
+            np.testing.assert_allclose(g, r, rtol=tol or 1e-4, atol=tol or 1e-5, equal_nan=True)
+        else:
+            np.testing.assert_array_equal(g, r)
+
+
+if INNER:
+    from flowc.backends import cuda as cb
+    from flowc.backends.reference import RuntimeInputError, run
+
+    @pytest.mark.parametrize("f", _functions())
+    def test_op_corpus_matches_reference(f):
+        """Every op family (the .fir corpus), at two batch sizes through ONE compiled program."""
+        exe = cb.compile(f)
+        for seed, size in ((0, 2), (1, 3)):
+            args = _inputs(f, seed, size)
+            _close(exe(*args), run(f, *args))
+
+    def _w1(x):
+        import flowc as fc
+        return fc.tanh(x * 1.5 + 0.25) * fc.nn.sigmoid(x) + 0.5 * x * x
+
+    def test_fused_elementwise_chain_is_one_generated_kernel():
+        import flowc as fc
+        f = fc.jit(_w1, backend="cuda", opt_level=2)
+        x = np.linspace(-3, 3, 37, dtype=np.float32)
+        want = np.tanh(x * np.float32(1.5) + np.float32(0.25)) / (1 + np.exp(-x)) + np.float32(0.5) * x * x
+        np.testing.assert_allclose(f(x), want, rtol=1e-5, atol=1e-6)
+        src = f.lower(x).text("source")
+        assert src.count("@cuda.jit") == 1 and "math.tanh" in src and "f_sigmoid" in src
+        assert "for flat in range(cuda.grid(1), n, cuda.gridsize(1)):" in src
+
+    def test_reduce_and_epilogue_regions_keep_values_on_device():
+        import flowc as fc
+
+        def layer(x, w, b):
+            h = fc.maximum(fc.matmul(x, w) + b, 0.0)
+            return fc.sum(h * h, axis=1), h
+        rng = np.random.default_rng(0)
+        x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((5, 6), (6, 7), (7,)))
+        got = fc.jit(layer, backend="cuda", opt_level=2)(x, w, b)
+        ref = fc.jit(layer, opt_level=0)(x, w, b)
+        _close(list(got), list(ref))
+
+    def test_device_inputs_are_used_in_place_and_outputs_can_stay_on_device():
+        import flowc as fc
+        from numba import cuda
+        x = np.arange(12, dtype=np.float32).reshape(3, 4)
+        exe = fc.jit(lambda a: (a * 2.0, fc.sum(a, axis=0)), backend="cuda").lower(x).compile()
+        dx = cuda.to_device(x)
+        outs = exe(dx, device_outputs=True)
+        assert all(hasattr(o, "copy_to_host") and not isinstance(o, np.ndarray) for o in outs)
+        np.testing.assert_array_equal(outs[0].copy_to_host(), x * 2)
+        np.testing.assert_array_equal(outs[1].copy_to_host(), x.sum(0))
+        host = exe(x)
+        assert isinstance(host[0], np.ndarray)
+        same = exe(dx, device_outputs=True)
+        assert same[0] is not outs[0]
+
+    def test_identity_outputs_do_not_alias_inputs_and_bad_inputs_are_reported():
+        from numba import cuda
+        from flowc.ir.parser import parse_module
+        (f,) = parse_module("func @id(%x: f32[N]) -> (f32[N]) {\n  return %x\n}\n")
+        exe = cb.compile(f)
+        dx = cuda.to_device(np.ones(3, np.float32))
+        (out,) = exe(dx, device_outputs=True)
+        assert out is not dx
+        with pytest.raises(RuntimeInputError, match="expected dtype float32"):
+            exe(np.ones(3, np.float64))
+        with pytest.raises(RuntimeInputError, match="numpy array or a CUDA array"):
+            exe([1.0, 2.0])
+
+    def test_random_bits_are_bit_identical_to_the_reference():
+        from flowc.backends.reference.threefry import random_bits, split
+        from flowc.ir.parser import parse_module
+        (f,) = parse_module("func @r(%k: u32[2]) -> (u32[2,7], u32[3,2]) {\n"
+                            "  %0 = random_bits(%k) {shape = (2, 7)} : u32[2,7]\n"
+                            "  %1 = random_split(%k) {n = 3} : u32[3,2]\n  return %0, %1\n}\n")
+        key = np.array([42, 7], np.uint32)
+        bits, keys = cb.compile(f)(key)
+        np.testing.assert_array_equal(bits, random_bits(key, (2, 7)))
+        np.testing.assert_array_equal(keys, split(key, 3))
+
+    def test_mnist_softmax_regression_step_matches_reference():
+        """One SGD step of softmax regression (small: 8 samples, 20 features, 10 classes)."""
+        import flowc as fc
+
+        def loss(w, b, x, y):
+            return fc.nn.softmax_cross_entropy(fc.matmul(x, w) + b, y)
+
+        def step(w, b, x, y):
+            value, (gw, gb) = fc.value_and_grad(loss, argnums=(0, 1))(w, b, x, y)
+            return w - 0.5 * gw, b - 0.5 * gb, value
+        rng = np.random.default_rng(0)
+        w = (rng.standard_normal((20, 10)) * 0.1).astype(np.float32)
+        b = np.zeros(10, np.float32)
+        x = rng.random((8, 20), dtype=np.float32)
+        y = rng.integers(0, 10, 8)
+        cstep = fc.jit(step, backend="cuda", opt_level=2)
+        rstep = fc.jit(step)
+        got, ref = cstep(w, b, x, y), rstep(w, b, x, y)
+        _close(list(got), list(ref))
+        w2, b2, first = got
+        w3, b3, second = cstep(w2, b2, x, y)
+        assert float(second) < float(first) and cstep.trace_count == 1
