@@ -25,9 +25,6 @@ from flowc.ir.types import FlowcError, Sym, TensorType, TypeError_, dtype_of
 from .pytree import TreeDef, flatten, flatten_with_paths, unflatten
 from .tracing import Trace, Tracer, current_trace, fresh_error
 
-PLANNED_BACKENDS = ("numba", "cuda")
-
-
 class JitError(FlowcError):
     """Bad arguments to a jitted function (not an error inside the traced code)."""
 
@@ -174,14 +171,8 @@ class Jitted:
     """A jit-compiled function: call it, ``.lower(...)`` it, inspect ``.trace_count``."""
 
     def __init__(self, fn, backend: str, opt_level: int, static_argnums, static_argnames, passes=None):
-        if backend in PLANNED_BACKENDS:
-            from flowc.backends import BACKENDS
-            if backend not in BACKENDS:
-                raise FlowcError(f"backend {backend!r} is not available yet (available: "
-                                 f"{', '.join(sorted(BACKENDS))})")
-        else:
-            from flowc.backends import get_backend
-            get_backend(backend)
+        from flowc.backends import get_backend
+        get_backend(backend)   # an unknown name fails here; a missing GPU fails at the first compile
         if not isinstance(opt_level, int) or not 0 <= opt_level <= 3:
             raise FlowcError(f"opt_level must be 0, 1, 2 or 3, got {opt_level!r}")
         functools.update_wrapper(self, fn)

@@ -137,8 +137,6 @@ def test_opt_levels_run():
 
 
 def test_backends():
-    with pytest.raises(FlowcError, match="backend 'cuda' is not available yet"):
-        fc.jit(backend="cuda")(lambda x: x)
     with pytest.raises(FlowcError, match="unknown backend 'tpu'"):
         fc.jit(backend="tpu")(lambda x: x)
     with pytest.raises(FlowcError, match="opt_level"):

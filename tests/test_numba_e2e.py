@@ -75,18 +75,23 @@ def _fused(n: int) -> Function:
 
 
 @pytest.mark.parametrize("n", [5, 2048])
-def test_fusion_region_is_one_loop_nest(n):
+def test_fusion_region_is_one_kernel_with_one_loop_nest(n, monkeypatch):
     f = _fused(n)
     c = nb.compile(f)
-    body = c.source.split("def program")[1]
+    program, kernels = c.program.source, list(c.program.kernels.values())
+    assert len(kernels) == 1 and "for " not in program.split("def program")[1]   # the program only calls
+    body = kernels[0].split("def k_")[1]
     assert body.count("for ") == 2 and "np.tanh(" in body           # one nest over [B, n], no temporaries
-    assert ("prange(B)" in body) == (n >= 1024)                      # large outputs run in parallel
+    assert "prange" not in body                                      # threads off by default (see codegen)
     for batch in (3, 33):
         args = inputs(f, batch, batch)
         got, want = c(*args), run(f, *args)
         np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(got[1], want[1])
     assert len(c.signatures) == 1
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "1")                  # opt-in: large outputs run in parallel
+    src = nb.generate(f).kernels
+    assert any("prange(n0)" in k for k in src.values()) == (n >= 1024)
 
 
 def test_random_ops_bit_identical():
