@@ -130,16 +130,31 @@ def _check_annotated(name: str, t: TensorType, a: np.ndarray, env: dict):
 
 # --------------------------------------------------------------------------- tracing a Python function
 
+class DeviceArg:
+    """A device-array argument (``__cuda_array_interface__``, or a Numba device array): dtype and shape
+    are read from it, its data never copied; backends with ``DEVICE_ARRAYS`` receive ``.array``."""
+
+    def __init__(self, x):
+        cai = getattr(x, "__cuda_array_interface__", None)
+        self.array = x
+        self.dtype = np.dtype(cai["typestr"]) if cai else np.dtype(x.dtype)
+        self.shape = tuple(cai["shape"]) if cai else tuple(x.shape)
+        self.ndim = len(self.shape)
+
+
 def _leaf_array(path: str, x) -> tuple[np.ndarray, bool]:
     """A dynamic leaf as an array, and whether it is weak (a Python scalar)."""
     path = f"'{path}'" if path.isidentifier() else path
     if isinstance(x, Tracer):
         raise JitError(f"argument {path}: a traced value passed to a jitted function outside any trace")
     weak = type(x) in (bool, int, float)
-    if not weak and not isinstance(x, (np.ndarray, np.generic)):
+    if hasattr(x, "__cuda_array_interface__") or hasattr(x, "copy_to_host"):
+        a = DeviceArg(x)
+    elif not weak and not isinstance(x, (np.ndarray, np.generic)):
         raise JitError(f"argument {path}: expected a numpy array or a Python number, got {type(x).__name__}"
                        " (non-array arguments must be static: static_argnums/static_argnames)")
-    a = np.asarray(x)
+    else:
+        a = np.asarray(x)
     try:
         dtype_of(a.dtype)
     except TypeError_ as e:
@@ -170,15 +185,19 @@ def _param_name(path: str) -> str:
 class Jitted:
     """A jit-compiled function: call it, ``.lower(...)`` it, inspect ``.trace_count``."""
 
-    def __init__(self, fn, backend: str, opt_level: int, static_argnums, static_argnames, passes=None):
+    def __init__(self, fn, backend: str, opt_level: int, static_argnums, static_argnames, passes=None,
+                 device_outputs: bool = False):
         from flowc.backends import get_backend
-        get_backend(backend)   # an unknown name fails here; a missing GPU fails at the first compile
+        module = get_backend(backend)   # an unknown name fails here; a missing GPU fails at the first compile
+        if device_outputs and not getattr(module, "DEVICE_ARRAYS", False):
+            raise FlowcError(f"device_outputs=True needs a backend with device arrays (cuda), not {backend!r}")
         if not isinstance(opt_level, int) or not 0 <= opt_level <= 3:
             raise FlowcError(f"opt_level must be 0, 1, 2 or 3, got {opt_level!r}")
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.backend = backend
         self.opt_level = opt_level
+        self.device_outputs = bool(device_outputs)
         if passes is not None:
             from flowc.passes import PassManager
             PassManager(passes)   # unknown pass names fail here, at decoration time
@@ -277,30 +296,47 @@ class Jitted:
             if exe is None:
                 exe = lowered.compile()
                 self._cache[key] = (lowered, exe)
+            if self.device_outputs or any(isinstance(a, DeviceArg) for a in arrays):
+                return unflatten(lowered.out_tree, self._on_device(exe, arrays))
             outs = exe(*arrays)
             return unflatten(lowered.out_tree, [np.array(o, copy=True) if _aliases(o, arrays) else o
                                                 for o in outs])
         except FlowcError as e:
             raise fresh_error(e) from None
 
+    def _on_device(self, exe, arrays):
+        """Call a backend that takes device arrays (``DEVICE_ARRAYS``): they pass through uncopied and,
+        with ``device_outputs``, the results stay on the device (the backend returns fresh buffers)."""
+        from flowc.backends import get_backend
+        if not getattr(get_backend(self.backend), "DEVICE_ARRAYS", False):
+            raise JitError(f"backend {self.backend!r} takes only host arrays: device arrays and "
+                           "device_outputs=True need backend='cuda'")
+        outs = exe(*[a.array if isinstance(a, DeviceArg) else a for a in arrays],
+                   device_outputs=self.device_outputs)
+        return outs if self.device_outputs else [np.array(o, copy=True) if _aliases(o, arrays) else o
+                                                 for o in outs]
+
     def __repr__(self) -> str:
         return f"<flowc.jit {self.fn.__qualname__} backend={self.backend} opt_level={self.opt_level}>"
 
 
 def _aliases(o, arrays) -> bool:
-    return not isinstance(o, np.ndarray) or any(np.shares_memory(o, a) for a in arrays)
+    return not isinstance(o, np.ndarray) or any(isinstance(a, np.ndarray) and np.shares_memory(o, a)
+                                                for a in arrays)
 
 
 def jit(fn=None, *, backend: str = "reference", opt_level: int = 1, static_argnums=(), static_argnames=(),
-        passes=None):
+        passes=None, device_outputs: bool = False):
     """Compile ``fn`` on first call per input signature; usable as ``@jit`` or ``@jit(backend=...)``.
 
     ``passes`` (a list of pass names or "a,b,c") replaces the default pipeline that ``opt_level`` selects;
-    ``lowered.text(<pass name>)`` shows the IR after each.
+    ``lowered.text(<pass name>)`` shows the IR after each.  Device arrays (``__cuda_array_interface__``)
+    are accepted as inputs by backends that declare ``DEVICE_ARRAYS`` (cuda); ``device_outputs=True``
+    leaves the results there too.
     """
     def wrap(f):
-        return Jitted(f, backend, opt_level, static_argnums, static_argnames, passes)
+        return Jitted(f, backend, opt_level, static_argnums, static_argnames, passes, device_outputs)
     return wrap if fn is None else wrap(fn)
 
 
-__all__ = ["jit", "Jitted", "Lowered", "JitError", "trace_function", "annotation_types"]
+__all__ = ["jit", "Jitted", "Lowered", "JitError", "DeviceArg", "trace_function", "annotation_types"]

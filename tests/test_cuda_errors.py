@@ -44,3 +44,21 @@ def test_simulator_env_var_counts_as_available(monkeypatch):
 def test_cuda_is_a_known_backend():
     from flowc.backends import BACKENDS, get_backend
     assert "cuda" in BACKENDS and get_backend("cuda").PREFERRED_LAYOUT == "NHWC"
+
+
+class _FakeDeviceArray:
+    """Only the CUDA array interface: jit must type it from there and never read or copy its data."""
+    __cuda_array_interface__ = {"typestr": "<f4", "shape": (2, 3), "data": (0, False), "version": 3}
+
+
+def test_device_arrays_are_typed_from_their_interface_without_touching_data():
+    lowered = fc.jit(lambda x: x * 2.0, backend="cuda").lower(_FakeDeviceArray())
+    (p,) = lowered.function().params
+    assert str(p.type) == "f32[2,3]"
+
+
+def test_device_arrays_and_device_outputs_need_a_device_backend():
+    with pytest.raises(fc.JitError, match="backend 'reference' takes only host arrays"):
+        fc.jit(lambda x: x * 2.0)(_FakeDeviceArray())
+    with pytest.raises(FlowcError, match="device_outputs=True needs a backend with device arrays"):
+        fc.jit(lambda x: x, backend="numba", device_outputs=True)

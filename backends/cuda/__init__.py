@@ -5,7 +5,7 @@ It lowers the same (fused) IR as the Numba CPU backend, through its own rule tab
 region's elementwise work is ONE generated ``@cuda.jit`` kernel (readable source in
 ``compiled.source``); matmul/conv use a tiled shared-memory GEMM, reductions and
 softmax shared-memory row reductions, RNG ops Threefry kernels bit-identical to the
-reference.  Tensors stay on the device between kernels; ``compiled(*args,
+reference; conv/pool/LRN gradients reuse im2col + GEMM or gather kernels (``kernels_grad``).  Tensors stay on the device between kernels; ``compiled(*args,
 device_outputs=True)`` keeps the results there too.
 
 Needs numba-cuda and an NVIDIA GPU, or ``NUMBA_ENABLE_CUDASIM=1`` (Numba's CPU
@@ -17,6 +17,7 @@ from __future__ import annotations
 from .device import CudaUnavailable, check_available
 
 PREFERRED_LAYOUT = "NHWC"   # for the layout pass: conv runs as im2col over NHWC
+DEVICE_ARRAYS = True        # fc.jit passes device arrays through and honours device_outputs=True
 
 
 def compile(function):
@@ -27,4 +28,4 @@ def compile(function):
     return Compiled(function)
 
 
-__all__ = ["compile", "check_available", "CudaUnavailable", "PREFERRED_LAYOUT"]
+__all__ = ["compile", "check_available", "CudaUnavailable", "PREFERRED_LAYOUT", "DEVICE_ARRAYS"]

@@ -256,6 +256,24 @@ def reduce_rows(kind: str, acc):
 
 
 @functools.lru_cache(maxsize=None)
+def reduce_short_rows(kind: str, acc):
+    """``reduce_rows`` for many short rows: one thread per row, a sequential loop, no barriers."""
+    combine, mean = COMBINE[kind], kind == "mean"
+
+    @cuda.jit
+    def kernel(out, inp, rows, length, init):
+        for row in range(cuda.grid(1), rows, cuda.gridsize(1)):
+            a = init
+            for j in range(length):
+                a = combine(a, inp[row * length + j])
+            if mean:
+                out[row] = a / length if length else NAN
+            else:
+                out[row] = a
+    return kernel
+
+
+@functools.lru_cache(maxsize=None)
 def arg_rows(kind: str, acc):
     """First index of the max (min) of each row; nan wins like numpy's argmax."""
     block, is_max = device.BLOCK, kind == "max"

@@ -1,5 +1,6 @@
 """Reductions: move the reduced axes last (one gather kernel when needed), then one block per output row
-reduces its row through shared memory.  Float sums accumulate in f64, integer ones in i64."""
+reduces its row through shared memory (rows of at most ``SHORT_ROW`` elements: one thread each, no barriers).
+Float sums accumulate in f64, integer ones in i64."""
 from __future__ import annotations
 
 import numba
@@ -9,6 +10,8 @@ from .. import device, kernels
 from ..codegen import resolve, rules
 from ..program import empty, flat
 from .shape import transposed
+
+SHORT_ROW = 32
 
 
 def _rows(x, t, axes, env):
@@ -48,7 +51,10 @@ def _reduce(kind):
         def run(args, env):
             x, rows, length = _rows(args[0], t, axes, env)
             out = empty((rows,), res.dtype.np)
-            if rows:
+            if rows and length <= SHORT_ROW:
+                blocks, threads = device.grid(rows)
+                kernels.reduce_short_rows(kind, acc)[blocks, threads](out, flat(x), rows, length, init)
+            elif rows:
                 blocks, threads = device.row_grid(rows)
                 kernels.reduce_rows(kind, acc)[blocks, threads](out, flat(x), rows, length, init)
             return out.reshape(resolve(res.shape, env))
