@@ -65,7 +65,8 @@ def test_batch_sizes_share_one_compilation_and_source_is_readable(cache_dir):
     assert nb.compile(f) is c                        # in-memory cache per function text
     src = c.source
     assert "def program(p_x, p_w, p_b, p_y):" in src and "B = p_x.shape[0]" in src
-    assert "# %0 = matmul(%x, %w) : f32[B,4]" in src and "np.dot(" in src
+    assert "# %0 = matmul(%x, %w) : f32[B,4]" in src and "matmul2d(p_x, p_w)" in src   # BLAS, no kernel
+    assert "def k_" in src and "n0 = a0.shape[0]" in src          # kernels follow, over runtime sizes
     assert "define" in c.text("llvm") and c.text("asm").strip()
     with pytest.raises(FlowcError, match="unknown text kind"):
         c.text("ptx")
@@ -181,4 +182,47 @@ def test_corrupt_source_detected_in_process(cache_dir):
     path.write_text("# flowc-sha256: 0000\nraise SystemExit('must not run')\n")
     c = nb.compile(f)
     check(c, f, 3)
-    assert cache.read_source(path) == c.source
+    assert cache.read_source(path) == c.program.source
+
+
+ADD_TANH = """
+func @{name}(%x: f32[{m},{n}], %b: f32[{n}]) -> (f32[{m},{n}]) {{
+  %0 = add(%x, %b) : f32[{m},{n}]
+  %1 = tanh(%0) : f32[{m},{n}]
+  return %1
+}}
+"""
+
+
+def _run_checked(c, f, m, n):
+    rng = np.random.default_rng(m * n)
+    args = [rng.normal(size=(m, n)).astype(np.float32), rng.normal(size=n).astype(np.float32)]
+    np.testing.assert_allclose(c(*args)[0], run(f, *args)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_kernels_are_shared_across_programs_and_sizes(cache_dir):
+    """A kernel's text names no size, so the same ops on other (concrete) sizes reuse its compiled code."""
+    f1 = parse_function(ADD_TANH.format(name="share_a", m=3, n=4))
+    f2 = parse_function(ADD_TANH.format(name="share_b", m=50, n=7))
+    c1, c2 = nb.compile(f1), nb.compile(f2)
+    assert list(c1.program.kernels) == list(c2.program.kernels) and len(c1.program.kernels) == 2
+    text = c1.program.kernels[next(iter(c1.program.kernels))]
+    assert "range(n0)" in text and "range(3)" not in text and "(3, 4)" not in text
+    _run_checked(c1, f1, 3, 4)
+    _run_checked(c2, f2, 50, 7)
+    for name in c1.program.kernels:
+        stats = cache.kernel(name).stats
+        assert sum(stats.cache_misses.values()) + sum(stats.cache_hits.values()) == 1   # compiled once
+    assert len(list(cache_dir.glob("k_*.py"))) == 2
+
+
+def test_corrupt_kernel_file_is_rewritten(cache_dir):
+    f1 = parse_function(ADD_TANH.format(name="kc_a", m=2, n=3))
+    c1 = nb.compile(f1)
+    name = next(iter(c1.program.kernels))
+    path = cache_dir / f"{name}.py"
+    path.write_text(path.read_text()[:40])              # truncated, as by a crash mid-write
+    f2 = parse_function(ADD_TANH.format(name="kc_b", m=4, n=3))
+    c2 = nb.compile(f2)
+    _run_checked(c2, f2, 4, 3)
+    assert cache.read_source(path) == c2.program.kernels[name]

@@ -1,10 +1,15 @@
 """The Numba CPU backend: a whole Function becomes one ``@numba.njit`` program, compiled once.
 
 ``compile(function)`` returns a :class:`Compiled` callable on numpy arrays.  The
-program source is readable (``compiled.source``), symbolic dims are runtime
-variables (one compilation serves every batch size), and compiled code is
-cached in memory per function text and on disk (see :mod:`.cache`).
-``FLOWC_NUM_THREADS`` sets Numba's thread count (default: all cores).
+program is a short sequence of calls into kernels: hand-written ones in
+:mod:`.kernels` (BLAS matmul, reductions, softmax, conv/pool, Threefry; cached
+with the package) and generated ones, one per distinct op or fusion-region text
+(cached in the flowc cache, shared by every program).  The source is readable
+(``compiled.source``: program then kernels), symbolic dims are runtime variables
+(one compilation serves every batch size), and compiled code is cached in memory
+per function text and on disk (see :mod:`.cache`).  ``FLOWC_NUM_THREADS`` sets
+Numba's thread count; ``FLOWC_NUMBA_PARALLEL=1`` turns on ``prange`` (off by
+default: slower on this 2-core machine, see :mod:`.codegen`).
 """
 from __future__ import annotations
 

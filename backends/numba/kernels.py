@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numba
+import numba.extending
 import numpy as np
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
@@ -21,10 +22,93 @@ jit = numba.njit(**_JIT)
 
 # -- matmul ---------------------------------------------------------------------------------------
 
+def _blas_ready(x):
+    """x itself when BLAS can read it (C or Fortran order: a transposed operand is not copied), else a C copy."""
+
+
+@numba.extending.overload(_blas_ready)
+def _blas_ready_impl(x):
+    if x.layout in ("C", "F"):
+        return lambda x: x
+    return lambda x: np.ascontiguousarray(x)
+
+
 @jit
 def matmul2d(x, y):
     """A float matrix product through BLAS (any input layout; a C-contiguous result)."""
-    return np.dot(np.ascontiguousarray(x), np.ascontiguousarray(y))
+    return np.dot(_blas_ready(x), _blas_ready(y))
+
+
+@jit
+def permute(x, perm):
+    """``np.transpose(x, perm)`` as a view, compiled here once (and cached) rather than in every program."""
+    return np.transpose(x, perm)
+
+
+# -- reductions and softmax over one contiguous block of axes (float arrays) -----------------------
+# The program views the operand as [outer, n, inner] (n = the reduced block); sums accumulate in
+# float64 in index order, max/min let nan win, like the generated loops they replace.
+
+@jit
+def reduce_block(x, outer, n, inner, kind):
+    """kind: 0 sum, 1 mean, 2 prod, 3 max, 4 min.  Returns a flat array of outer * inner, x's dtype."""
+    flat = np.ascontiguousarray(x).reshape(outer * n * inner)
+    out = np.empty(outer * inner, x.dtype)
+    if kind >= 3:
+        for o in range(outer):
+            for j in range(inner):
+                best = flat[o * n * inner + j] if n > 0 else (-np.inf if kind == 3 else np.inf)
+                for k in range(1, n):
+                    v = flat[(o * n + k) * inner + j]
+                    if (v > best if kind == 3 else v < best) or v != v:
+                        if best == best:
+                            best = v
+                out[o * inner + j] = best
+        return out
+    acc = np.empty(inner, np.float64)
+    for o in range(outer):
+        acc[:] = 1.0 if kind == 2 else 0.0
+        for k in range(n):
+            base = (o * n + k) * inner
+            for j in range(inner):
+                if kind == 2:
+                    acc[j] *= flat[base + j]
+                else:
+                    acc[j] += flat[base + j]
+        for j in range(inner):
+            out[o * inner + j] = acc[j] / n if kind == 1 else acc[j]
+    return out
+
+
+@jit
+def softmax_block(x, outer, n, inner, log):
+    """softmax (or log_softmax) along the middle axis of x viewed as [outer, n, inner]; flat result."""
+    flat = np.ascontiguousarray(x).reshape(outer * n * inner)
+    out = np.empty(outer * n * inner, x.dtype)
+    zero = np.zeros(1, x.dtype)[0]
+    for o in range(outer):
+        for j in range(inner):
+            base = o * n * inner + j
+            m = zero - np.inf
+            for k in range(n):
+                v = flat[base + k * inner]
+                if v > m or v != v:
+                    m = v
+            s = zero
+            for k in range(n):
+                z = flat[base + k * inner] - m
+                if log:
+                    out[base + k * inner] = z
+                    s += np.exp(z)
+                else:
+                    out[base + k * inner] = np.exp(z)
+                    s += out[base + k * inner]
+            for k in range(n):
+                if log:
+                    out[base + k * inner] = out[base + k * inner] - np.log(s)
+                else:
+                    out[base + k * inner] = out[base + k * inner] / s
+    return out
 
 
 # -- f16 emulation ------------------------------------------------------------------------------

@@ -38,15 +38,30 @@ def _softmax(log: bool):
     return lower
 
 
-rules.register("softmax")(_softmax(False))
-rules.register("log_softmax")(_softmax(True))
+def _softmax_block(log: bool):
+    """Float softmax: a call to ``kernels.softmax_block`` in the program (compiled once, cached)."""
+    def lower(e, op):
+        (v,), t = op.operands, op.result.type
+        axis = op.attrs["axis"]
+        outer, n, inner = e.count(t.shape[:axis]), e.dim(t.shape[axis]), e.count(t.shape[axis + 1:])
+        name = e.result_var(op.result)
+        e.emit(f"{name} = {e.helper('softmax_block')}({e.arr(v)}, {outer}, {n}, {inner}, {log})"
+               f".reshape({e.shape(t.shape)})")
+        e.finish(name, t)
+        return name
+    lower.in_program = lambda op: True
+    return lower
+
+
+rules.register("softmax")(_softmax_block(False))
+rules.register("log_softmax")(_softmax_block(True))
 
 
 def nchw(e, var, layout):
     if layout == "NCHW":
         return var
     name = e.fresh("nchw")
-    e.emit(f"{name} = np.ascontiguousarray(np.transpose({var}, (0, 3, 1, 2)))")
+    e.emit(f"{name} = np.ascontiguousarray({e.helper('permute')}({var}, (0, 3, 1, 2)))")
     return name
 
 
@@ -54,7 +69,7 @@ def oihw(e, var, layout):
     if layout == "NCHW":
         return var
     name = e.fresh("oihw")
-    e.emit(f"{name} = np.ascontiguousarray(np.transpose({var}, (3, 2, 0, 1)))")
+    e.emit(f"{name} = np.ascontiguousarray({e.helper('permute')}({var}, (3, 2, 0, 1)))")
     return name
 
 
@@ -65,7 +80,7 @@ def back(e, op, expr, layout, weights=False):
     if layout == "NCHW":
         e.emit(f"{name} = {expr}")
     else:
-        e.emit(f"{name} = np.ascontiguousarray(np.transpose({expr}, {perm}))")
+        e.emit(f"{name} = np.ascontiguousarray({e.helper('permute')}({expr}, {perm}))")
     e.finish(name, op.result.type)
     return name
 
@@ -166,3 +181,10 @@ def _lrn_grad(e, op):
     dy = nchw(e, contiguous(e, e.arr(op.operands[1])), a["layout"])
     call = f"{e.helper('lrn_grad')}({x}, {dy}, {a['size']}, {a['alpha']!r}, {a['beta']!r}, {a['k']!r})"
     return back(e, op, call, a["layout"])
+
+
+# The image ops are single calls into ``kernels`` (compiled once, cached with the package): emitted in the
+# program itself, so no generated kernel links in its own copy of a convolution.
+for _name in ("conv2d", "conv2d_input_grad", "conv2d_filter_grad", "max_pool2d", "max_pool2d_grad",
+              "avg_pool2d", "avg_pool2d_grad", "local_response_norm", "local_response_norm_grad"):
+    rules[_name].in_program = lambda op: True

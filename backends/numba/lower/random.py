@@ -75,3 +75,8 @@ def _bernoulli(e, op):
         p = e.load(pv, shape, idx)
         e.emit(f"{out}{e.sub(idx)} = {u01}({bits}{e.sub(idx)}) < {p}")
     return out
+
+
+# Calls into the Threefry kernels only (no loops of their own): emitted in the program itself.
+for _name in ("random_split", "random_bits", "random_uniform", "random_normal"):
+    rules[_name].in_program = lambda op: True

@@ -57,8 +57,42 @@ def _reduce(kind):
     return lower
 
 
-for _kind in ("sum", "mean", "prod", "max", "min"):
-    rules.register(f"reduce_{_kind}")(_reduce(_kind))
+_KINDS = {"sum": 0, "mean": 1, "prod": 2, "max": 3, "min": 4}
+
+
+def block(e, shape, axes) -> tuple[str, str, str]:
+    """(outer, n, inner) size expressions of ``shape`` viewed around the contiguous block ``axes``."""
+    lo, hi = min(axes), max(axes) + 1
+    return e.count(shape[:lo]), e.count(shape[lo:hi]), e.count(shape[hi:])
+
+
+def _contiguous_float(op, axes) -> bool:
+    axes = sorted(axes)
+    return (op.operands[0].type.dtype.is_float and len(axes) > 0
+            and axes == list(range(axes[0], axes[0] + len(axes))))
+
+
+def _reduce_block(kind):
+    """Float reductions over one block of adjacent axes: a call to ``kernels.reduce_block`` in the program."""
+    generated = _reduce(kind)
+
+    def lower(e, op):
+        if not lower.in_program(op):
+            return generated(e, op)
+        (v,), res = op.operands, op.result.type
+        outer, n, inner = block(e, v.type.shape, op.attrs["axes"])
+        name = e.result_var(op.result)
+        e.emit(f"{name} = {e.helper('reduce_block')}({e.arr(v)}, {outer}, {n}, {inner}, {_KINDS[kind]})"
+               f".reshape({e.shape(res.shape)})")
+        if kind not in ("max", "min"):
+            e.finish(name, res)
+        return name
+    lower.in_program = lambda op: _contiguous_float(op, op.attrs["axes"])
+    return lower
+
+
+for _kind in _KINDS:
+    rules.register(f"reduce_{_kind}")(_reduce_block(_kind))
 
 
 def _arg(kind):

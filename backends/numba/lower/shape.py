@@ -21,10 +21,16 @@ for _name in ("reshape", "expand_dims", "squeeze"):
 
 @rules.register("transpose")
 def _transpose(e, op):
+    """A view.  A full reversal (every 2-D transpose) is ``.T``; Numba compiles ``np.transpose`` with
+    an axes tuple through a generic permutation routine that took ~5 s per process (measured)."""
     name = e.result_var(op.result)
-    perm = op.attrs["perm"]
-    e.emit(f"{name} = np.transpose({e.arr(op.operands[0])}, {e.shape(perm)})" if perm else
-           f"{name} = {e.arr(op.operands[0])}")
+    perm, x = tuple(op.attrs["perm"]), e.arr(op.operands[0])
+    if perm == tuple(range(len(perm))):
+        e.emit(f"{name} = {x}")
+    elif perm == tuple(reversed(range(len(perm)))):
+        e.emit(f"{name} = {x}.T")
+    else:
+        e.emit(f"{name} = {e.helper('permute')}({x}, {e.shape(perm)})")
     return name
 
 
