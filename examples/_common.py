@@ -64,3 +64,13 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.t0
+
+
+def compile_step(step, *args, backend: str) -> None:
+    """Trace, optimise and compile ``step`` for these arguments ahead of the loop, and say how long it took."""
+    with Timer() as trace_t:
+        lowered = step.lower(*args)
+    with Timer() as compile_t:
+        lowered.compile()
+    print(f"compiled the training step in {trace_t.seconds + compile_t.seconds:.2f} s "
+          f"(trace + passes {trace_t.seconds:.2f} s, {backend} codegen {compile_t.seconds:.2f} s)")

@@ -14,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flowc as fc  # noqa: E402
-from _common import Timer, accuracy, batches, parser, progress  # noqa: E402
+from _common import accuracy, batches, compile_step, parser, progress  # noqa: E402
 
 
 def init_params(key):
@@ -71,9 +71,7 @@ def main(argv=None):
     state = opt.init(params)
     step = make_step(opt, args.backend)
     idx0 = np.arange(args.batch)
-    with Timer() as compile_t:
-        step.lower(params, state, x_train[idx0], y_train[idx0], key)
-    print(f"traced the training step in {compile_t.seconds:.2f} s ({args.backend} backend)")
+    compile_step(step, params, state, x_train[idx0], y_train[idx0], key, backend=args.backend)
     steps = int(args.epochs * (len(x_train) // args.batch))
     t0 = time.perf_counter()
     for i, idx in enumerate(progress(batches(len(x_train), args.batch, args.epochs, args.seed), steps, "train")):

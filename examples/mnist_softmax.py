@@ -14,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flowc as fc  # noqa: E402
-from _common import Timer, accuracy, batches, parser, progress  # noqa: E402
+from _common import accuracy, batches, compile_step, parser, progress  # noqa: E402
 
 
 def predict(x: fc.f32["B", 784], W: fc.f32[784, 10], b: fc.f32[10]):
@@ -44,9 +44,7 @@ def main(argv=None):
         x_train, y_train = x_train[:args.limit], y_train[:args.limit]
     params = {"W": np.zeros((784, 10), np.float32), "b": np.zeros(10, np.float32)}
     step = make_step(0.5, args.backend)
-    with Timer() as t:
-        step.lower(params, x_train[:args.batch], y_train[:args.batch])
-    print(f"traced the training step in {t.seconds:.3f} s ({args.backend} backend)")
+    compile_step(step, params, x_train[:args.batch], y_train[:args.batch], backend=args.backend)
     steps = int(args.epochs * (len(x_train) // args.batch))
     t0 = time.perf_counter()
     value = float("nan")

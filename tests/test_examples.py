@@ -39,7 +39,7 @@ def test_mnist_softmax_trains(synthetic_mnist, capsys):
     out = capsys.readouterr().out
     assert acc > 0.9
     assert out.strip().splitlines()[-1] == f"test accuracy: {acc:.4f}"
-    assert "steps/s" in out and "traced the training step" in out
+    assert "steps/s" in out and "compiled the training step in" in out
 
 
 def test_mnist_cnn_runs_a_few_steps(synthetic_mnist, capsys):
