@@ -112,3 +112,34 @@ def test_random_programs_match_reference(f):
     for base in (3, 4):
         args = inputs_for(f, seed=base, sizes={"B": base})
         assert_agrees(c(*args), run(f, *args), f.name)
+
+
+CHUNKED_CONV = """
+func @conv_chunked(%x: f32[B,32,32,64], %w: f32[7,7,32,8], %dy: f32[B,26,16,8]) -> (f32[B,26,16,8], f32[B,32,32,64], f32[7,7,32,8]) {
+  %0 = conv2d(%x, %w) {dilation = (2, 1), groups = 2, layout = "NHWC", padding = ((3, 3), (2, 4)), strides = (1, 2)} : f32[B,26,16,8]
+  %1 = conv2d_input_grad(%dy, %w) {dilation = (2, 1), groups = 2, input_hw = (32, 32), layout = "NHWC", padding = ((3, 3), (2, 4)), strides = (1, 2)} : f32[B,32,32,64]
+  %2 = conv2d_filter_grad(%x, %dy) {dilation = (2, 1), filter_hw = (7, 7), groups = 2, layout = "NHWC", padding = ((3, 3), (2, 4)), strides = (1, 2)} : f32[7,7,32,8]
+  return %0, %1, %2
+}
+"""
+
+
+def test_conv_batch_split_into_gemm_chunks_matches_reference():
+    """A batch whose im2col columns exceed one chunk: the GEMM-per-chunk path (groups, dilation, NHWC, padding)."""
+    from flowc.backends.numba import kernels
+    (f,) = parse_module(CHUNKED_CONV)
+    n, rows, ohw = 8, 32 * 7 * 7, 26 * 16
+    chunk = kernels.COLS_MAX_ELEMENTS // (rows * ohw)
+    assert 1 < chunk < n and n % chunk, "want several items per chunk and a partial last chunk"
+    args = inputs_for_sizes(f, seed=3, n=n)
+    got, want = nb.compile(f)(*args), run(f, *args)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        # sums of up to 10^4 float32 products: compare against the result's scale, not element by element
+        assert np.abs(g.astype(np.float64) - w).max() <= 1e-5 * np.abs(w).max(), f"result {k}"
+
+
+def inputs_for_sizes(f, seed: int, n: int):
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(-2, 2, tuple(n if isinstance(d, Sym) else d for d in p.type.shape)).astype(np.float32)
+            for p in f.params]

@@ -15,6 +15,7 @@ deleted and regenerated instead of trusted.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -33,11 +34,17 @@ def cache_dir() -> Path:
     return Path(root) / "numba"
 
 
+@functools.lru_cache(maxsize=None)
+def kernels_digest() -> str:
+    """Programs link the hand-written kernels into their machine code: a change to them must miss the cache."""
+    return _digest((Path(__file__).parent / "kernels.py").read_text())
+
+
 def cache_key(function_text: str) -> str:
     from flowc import __version__
     h = hashlib.sha256()
     parallel = os.environ.get("FLOWC_NUMBA_PARALLEL", "0")
-    for part in (function_text, __version__, numba.__version__, CODEGEN_VERSION, parallel):
+    for part in (function_text, __version__, numba.__version__, CODEGEN_VERSION, parallel, kernels_digest()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()

@@ -53,6 +53,8 @@ from flowc.ir.printer import _Namer, print_function
 from flowc.ir.registry import Rules
 from flowc.ir.types import DType, FlowcError, Sym, TensorType
 
+from . import cache
+
 rules = Rules("numba")
 
 INLINE_MAX = 8            # constants with at most this many elements are written into the source
@@ -463,7 +465,8 @@ class KernelEmitter(Emitter):
         self.call_args += [p for _, p in self.consts] + [self.parent.dim(d) for _, d in self.dim_params]
         flags = _KERNEL_FLAGS + (", parallel=True" if self.parallel else "")
         body = [f"@numba.njit({flags})", "def {name}(" + ", ".join(args) + "):"] + prologue + self.lines
-        digest = hashlib.sha256("\n".join(body).encode()).hexdigest()[:16]
+        salt = cache.kernels_digest() if self.helpers else ""   # helpers are linked in: their changes must miss
+        digest = hashlib.sha256(("\n".join(body) + salt).encode()).hexdigest()[:16]
         name = f"k_{digest}"
         head = [f'"""flowc kernel for `{op.name}` (shared by every program whose op lowers to this text)."""',
                 "import numpy as np", "import numba", "from numba import prange"]

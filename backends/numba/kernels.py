@@ -277,10 +277,12 @@ def normal_f64(key, n):
 # One GEMM per group over a chunk of the batch: im2col writes cols[(c, i, j), (b, p, q)] for the whole
 # chunk (K = Cg*KH*KW rows, M = nb*OH*OW columns), so BLAS sees one large product instead of one small
 # product per batch item.  Operand orientations were chosen by measurement: OpenBLAS ran the MNIST
-# conv2 shapes as cols^T [M, K] @ [K, og] about 2x faster than [og, K] @ [K, M].  Chunks keep the
-# columns under COLS_MAX_ELEMENTS (AlexNet-sized inputs); on the MNIST CNN a chunk is the whole batch.
+# conv2 shapes as cols^T [M, K] @ [K, og] faster than [og, K] @ [K, M].  Chunks keep the columns
+# under COLS_MAX_ELEMENTS: measured on the MNIST CNN's convolutions (2 cores), 1 << 22 (16 MB of
+# float32, 26 batch items of conv2) beat both the whole batch (1 << 24: page faults, cache misses on
+# a 40 MB buffer) and smaller chunks (1 << 18, 1 << 20).
 
-COLS_MAX_ELEMENTS = 1 << 24
+COLS_MAX_ELEMENTS = 1 << 22
 
 
 @jit

@@ -76,26 +76,17 @@ def inputs_from_npz(f: Function, path: str) -> list[np.ndarray]:
 
 
 def random_inputs(f: Function, dims: dict[str, int], seed: int) -> list[np.ndarray]:
-    """Random inputs of the declared types: floats in [-1, 1), ints in [-5, 5], bools fair."""
+    """Random inputs of the declared types (``flowc.testing``'s ranges); every symbol needs a ``--dim``."""
+    from flowc.testing.programs import random_array
     rng = np.random.default_rng(seed)
     out = []
-    for i, (key, p) in enumerate(zip(_param_keys(f), f.params)):
-        shape = []
+    for key, p in zip(_param_keys(f), f.params):
         for d in p.type.shape:
-            if isinstance(d, Sym):
-                if d.name not in dims:
-                    raise FlowcError(f"parameter %{key}: {p.type} has symbolic dim {d}; give its size "
-                                     f"with --dim {d}=N (or pass --inputs)")
-                d = dims[d.name]
-            shape.append(d)
-        dt = p.type.dtype
-        if dt.is_bool:
-            a = rng.random(shape) < 0.5
-        elif dt.is_float:
-            a = rng.uniform(-1, 1, shape)
-        else:
-            a = rng.integers(0 if dt.np.kind == "u" else -5, 5, shape, endpoint=True)
-        out.append(np.asarray(a).astype(dt.np))
+            if isinstance(d, Sym) and d.name not in dims:
+                raise FlowcError(f"parameter %{key}: {p.type} has symbolic dim {d}; give its size "
+                                 f"with --dim {d}=N (or pass --inputs)")
+        shape = tuple(dims[d.name] if isinstance(d, Sym) else d for d in p.type.shape)
+        out.append(random_array(rng, p.type.dtype, shape))
     return out
 
 
