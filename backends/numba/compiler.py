@@ -71,11 +71,20 @@ class Compiled:
         """Numba signatures compiled so far (one: batch sizes never add any)."""
         return list(self.dispatcher.signatures)
 
+    def _inspectable(self):
+        """Numba cannot inspect code it loaded from its disk cache: compile an uncached twin to show instead."""
+        d = self.dispatcher
+        if sum(d.stats.cache_hits.values()):
+            opts = {k: v for k, v in d.targetoptions.items() if k not in ("cache", "nopython")}
+            d = numba.njit(**opts)(d.py_func)
+            d.compile(self.signature)
+        return d
+
     def llvm(self) -> str:
-        return self.dispatcher.inspect_llvm(self.signature)
+        return self._inspectable().inspect_llvm(self.signature)
 
     def asm(self) -> str:
-        return self.dispatcher.inspect_asm(self.signature)
+        return self._inspectable().inspect_asm(self.signature)
 
     def text(self, kind: str = "source") -> str:
         fns = {"source": lambda: self.source, "llvm": self.llvm, "asm": self.asm}
