@@ -37,7 +37,8 @@ def cache_dir() -> Path:
 @functools.lru_cache(maxsize=None)
 def kernels_digest() -> str:
     """Programs link the hand-written kernels into their machine code: a change to them must miss the cache."""
-    return _digest((Path(__file__).parent / "kernels.py").read_text())
+    here = Path(__file__).parent
+    return _digest("".join((here / name).read_text() for name in ("kernels.py", "fastmath.py")))
 
 
 def cache_key(function_text: str) -> str:

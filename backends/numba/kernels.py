@@ -17,6 +17,8 @@ import numba
 import numba.extending
 import numpy as np
 
+from .fastmath import fast_exp, fast_log, fast_log1p, fast_sigmoid, fast_tanh  # noqa: F401 (program helpers)
+
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 jit = numba.njit(**_JIT)
 
@@ -99,13 +101,13 @@ def softmax_block(x, outer, n, inner, log):
                 z = flat[base + k * inner] - m
                 if log:
                     out[base + k * inner] = z
-                    s += np.exp(z)
+                    s += fast_exp(z)
                 else:
-                    out[base + k * inner] = np.exp(z)
+                    out[base + k * inner] = fast_exp(z)
                     s += out[base + k * inner]
             for k in range(n):
                 if log:
-                    out[base + k * inner] = out[base + k * inner] - np.log(s)
+                    out[base + k * inner] = out[base + k * inner] - fast_log(s)
                 else:
                     out[base + k * inner] = out[base + k * inner] / s
     return out

@@ -41,20 +41,19 @@ _UNARY = {
     "abs": lambda e, op, x: f"abs({x})",
     "sign": lambda e, op, x: f"(1 if {x} > 0 else (-1 if {x} < 0 else {x}))",
     "relu": lambda e, op, x: f"({x} if ({x} > 0 or {x} != {x}) else 0)",
-    "exp": lambda e, op, x: f"np.exp({x})",
-    "log": lambda e, op, x: f"np.log({x})",
-    "log1p": lambda e, op, x: f"np.log1p({x})",
+    # exp, log, log1p, tanh, sigmoid: the backend's own vectorizable versions (see fastmath.py).
+    "exp": lambda e, op, x: f"{e.helper('fast_exp')}({x})",
+    "log": lambda e, op, x: f"{e.helper('fast_log')}({x})",
+    "log1p": lambda e, op, x: f"{e.helper('fast_log1p')}({x})",
     "sqrt": lambda e, op, x: f"np.sqrt({x})",
     "rsqrt": lambda e, op, x: f"{_one(op)} / np.sqrt({x})",
-    "tanh": lambda e, op, x: f"np.tanh({x})",
+    "tanh": lambda e, op, x: f"{e.helper('fast_tanh')}({x})",
     "sin": lambda e, op, x: f"np.sin({x})",
     "cos": lambda e, op, x: f"np.cos({x})",
     "floor": lambda e, op, x: f"np.floor({x})",
     "ceil": lambda e, op, x: f"np.ceil({x})",
     "logical_not": lambda e, op, x: f"(not {x})",
-    # Stable for large |x|: exp only ever sees a non-positive argument.
-    "sigmoid": lambda e, op, x: (f"({_one(op)} / ({_one(op)} + np.exp(-{x})) if {x} >= 0 "
-                                 f"else np.exp({x}) / ({_one(op)} + np.exp({x})))"),
+    "sigmoid": lambda e, op, x: f"{e.helper('fast_sigmoid')}({x})",
 }
 for _name, _fn in _UNARY.items():
     _register(_name, lambda e, op, xs, _fn=_fn: _fn(e, op, xs[0]))
