@@ -7,10 +7,13 @@ import time
 
 import numpy as np
 
+import flowc as fc
+
 
 def parser(description: str, epochs: int, batch: int) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--backend", default="reference", help="flowc backend (default: reference)")
+    p.add_argument("--backend", default=fc.default_backend(),
+                   help="flowc backend: numba (native), reference or cuda (default: $FLOWC_BACKEND or numba)")
     p.add_argument("--epochs", type=float, default=epochs, help=f"passes over the training set (default {epochs})")
     p.add_argument("--batch", type=int, default=batch, help=f"minibatch size (default {batch})")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images (quick runs)")

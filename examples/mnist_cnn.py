@@ -2,7 +2,7 @@
 
 conv5x5x32-relu-maxpool2 -> conv5x5x64-relu-maxpool2 -> fc1024-relu -> dropout -> fc10.
 
-    python examples/mnist_cnn.py [--epochs 2] [--backend reference]
+    python examples/mnist_cnn.py [--epochs 3] [--backend numba|reference]
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def make_predict(backend):
 
 
 def main(argv=None):
-    args = parser(__doc__.splitlines()[0], epochs=2, batch=64).parse_args(argv)
+    args = parser(__doc__.splitlines()[0], epochs=3, batch=64).parse_args(argv)
     (x_train, y_train), (x_test, y_test) = fc.datasets.mnist()
     if args.limit:
         x_train, y_train = x_train[:args.limit], y_train[:args.limit]

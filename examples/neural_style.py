@@ -110,7 +110,7 @@ def build(args):
 
 def run(args, content, sty, model, params):
     """Optimise the image; returns it and the loss history [(total, content, style, tv), ...]."""
-    ct, st = fc.jit(lambda p, c, s: style.targets(model, p, c, s))(params, content, sty)
+    ct, st = fc.jit(lambda p, c, s: style.targets(model, p, c, s), backend=args.backend)(params, content, sty)
     opt, step = style.make_step(model, args.lr, args.content_weight, args.style_weight, args.tv_weight,
                                 args.backend)
     rng = np.random.default_rng(args.seed)
@@ -230,7 +230,7 @@ def main(argv=None):
     p.add_argument("--tv-weight", type=float, default=1e-2, help="total-variation weight (default 1e-2)")
     p.add_argument("--init", choices=("content", "noise"), default="content", help="starting image")
     p.add_argument("--width", type=float, default=1.0, help="VGG channel multiplier (random features only)")
-    p.add_argument("--backend", default="reference")
+    p.add_argument("--backend", default=fc.default_backend(), help="flowc backend (default: $FLOWC_BACKEND or numba)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bench", action="store_true", help="time per iteration vs PyTorch eager, then exit")
     p.add_argument("--bench-sizes", default="64,256", help="sizes for --bench (default 64,256)")

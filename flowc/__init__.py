@@ -12,7 +12,7 @@ from flowc.ir.types import (DType, FlowcError, Sym, TensorType, bool_, float16, 
                             int64, uint32)
 
 from . import nn, random  # noqa: E402
-from .api import JitError, Jitted, Lowered, jit  # noqa: E402
+from .api import JitError, Jitted, Lowered, default_backend, jit  # noqa: E402
 from .numpy_api import (abs, absolute, add, amax, amin, arange, argmax, argmin, asarray, astype,  # noqa: E402
                         broadcast_to, cast, ceil, clip, concatenate, cos, divide, dot, equal, exp, expand_dims,
                         floor, full, full_like, greater, greater_equal, less, less_equal, log, log1p, logical_and,

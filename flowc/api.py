@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from typing import Any
 
 import numpy as np
@@ -325,9 +326,20 @@ def _aliases(o, arrays) -> bool:
                                                 for a in arrays)
 
 
-def jit(fn=None, *, backend: str = "reference", opt_level: int = 1, static_argnums=(), static_argnames=(),
+BACKEND_ENV = "FLOWC_BACKEND"
+
+
+def default_backend() -> str:
+    """The backend ``jit`` uses when none is named: native code (numba) unless ``$FLOWC_BACKEND`` says otherwise."""
+    return os.environ.get(BACKEND_ENV) or "numba"
+
+
+def jit(fn=None, *, backend: str | None = None, opt_level: int = 1, static_argnums=(), static_argnames=(),
         passes=None, device_outputs: bool = False):
     """Compile ``fn`` on first call per input signature; usable as ``@jit`` or ``@jit(backend=...)``.
+
+    ``backend``: "numba" (the default: native CPU code), "reference" (the numpy interpreter that defines
+    the semantics; no compile time) or "cuda"; ``$FLOWC_BACKEND`` changes the default.
 
     ``passes`` (a list of pass names or "a,b,c") replaces the default pipeline that ``opt_level`` selects;
     ``lowered.text(<pass name>)`` shows the IR after each.  Device arrays (``__cuda_array_interface__``)
@@ -335,8 +347,8 @@ def jit(fn=None, *, backend: str = "reference", opt_level: int = 1, static_argnu
     leaves the results there too.
     """
     def wrap(f):
-        return Jitted(f, backend, opt_level, static_argnums, static_argnames, passes, device_outputs)
+        return Jitted(f, backend or default_backend(), opt_level, static_argnums, static_argnames, passes, device_outputs)
     return wrap if fn is None else wrap(fn)
 
 
-__all__ = ["jit", "Jitted", "Lowered", "JitError", "DeviceArg", "trace_function", "annotation_types"]
+__all__ = ["jit", "default_backend", "Jitted", "Lowered", "JitError", "DeviceArg", "trace_function", "annotation_types"]

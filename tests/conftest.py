@@ -1,5 +1,9 @@
 import os
 
+# fc.jit's default backend is numba (native code, seconds of compile per new program).  The suite tests the
+# numba backend where it names it; everything else runs on the reference interpreter, which compiles nothing.
+os.environ.setdefault("FLOWC_BACKEND", "reference")
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings

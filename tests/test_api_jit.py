@@ -198,3 +198,16 @@ def test_generated_code_stages(tmp_path, monkeypatch):
     assert "define" in low.text("llvm")
     with pytest.raises(FlowcError, match="generates no code"):
         fc.jit(f).lower(np.ones((2, 3), np.float32)).text("source")
+
+
+def test_default_backend_is_numba_unless_the_environment_says_otherwise(monkeypatch):
+    def f(x):
+        return x + 1
+    monkeypatch.delenv("FLOWC_BACKEND", raising=False)
+    assert fc.default_backend() == "numba" and fc.jit(f).backend == "numba"
+    monkeypatch.setenv("FLOWC_BACKEND", "reference")
+    assert fc.jit(f).backend == "reference"
+    assert fc.jit(f, backend="numba").backend == "numba"          # an explicit choice wins
+    monkeypatch.setenv("FLOWC_BACKEND", "nope")
+    with pytest.raises(fc.FlowcError, match="nope"):
+        fc.jit(f)
