@@ -39,8 +39,10 @@ from llvmlite import ir as llvm_ir
 from numba.core import types
 from numba.extending import intrinsic, overload
 
-# Maximum error in ulps (float32, float64) against the exactly rounded result, asserted by the tests
-# (float64 numpy is the reference for float32, long double numpy for float64).
+# Maximum error in ulps (float32, float64) against the exact result, asserted by the tests (float64 numpy
+# is the reference for float32, long double numpy for float64).  benchmarks/fastmath_accuracy.py measured,
+# float32: exp 1.02 over every input; over every 7th input expm1 1.75, log 1.96, log1p 2.46, tanh 2.42,
+# sigmoid 2.83; no nan/inf disagreement with numpy anywhere.
 ERROR_BOUNDS_ULP = {"exp": (1.5, 1.5), "expm1": (2, 2), "log": (2, 2), "log1p": (2.5, 2.5), "tanh": (2.5, 2.5),
                     "sigmoid": (3, 3)}
 
