@@ -67,6 +67,11 @@ def reduce_block(x, outer, n, inner, kind):
                             best = v
                 out[o * inner + j] = best
         return out
+    if inner == 1 and kind <= 1:        # sum / mean of contiguous rows
+        for o in range(outer):
+            t = _sum_f64(flat[o * n:(o + 1) * n])
+            out[o] = t / n if kind == 1 else t
+        return out
     acc = np.empty(inner, np.float64)
     for o in range(outer):
         acc[:] = 1.0 if kind == 2 else 0.0
@@ -83,33 +88,67 @@ def reduce_block(x, outer, n, inner, kind):
 
 
 @jit
+def _sum_f64(row):
+    """Sum of a contiguous 1-d array in float64, four partial sums (independent adds keep the FPU busy)."""
+    n = row.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    k = 0
+    while k + 4 <= n:
+        s0 += row[k]
+        s1 += row[k + 1]
+        s2 += row[k + 2]
+        s3 += row[k + 3]
+        k += 4
+    while k < n:
+        s0 += row[k]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@jit
+def _softmax_row(row, out, log):
+    """softmax / log_softmax of one contiguous row: max, then a vectorizable exp pass, a sum, a scale pass."""
+    n = row.shape[0]
+    if n == 0:
+        return
+    m = row[0]
+    for k in range(1, n):
+        v = row[k]
+        if v > m or v != v:
+            if m == m:
+                m = v
+    for k in range(n):
+        out[k] = fast_exp(row[k] - m)
+    s = _sum_f64(out)
+    if log:
+        ls = row.dtype.type(fast_log(s))
+        for k in range(n):
+            out[k] = (row[k] - m) - ls
+    else:
+        sd = row.dtype.type(s)
+        for k in range(n):
+            out[k] = out[k] / sd
+
+
+@jit
 def softmax_block(x, outer, n, inner, log):
     """softmax (or log_softmax) along the middle axis of x viewed as [outer, n, inner]; flat result."""
     flat = np.ascontiguousarray(x).reshape(outer * n * inner)
     out = np.empty(outer * n * inner, x.dtype)
-    zero = np.zeros(1, x.dtype)[0]
+    if inner == 1:                     # rows are contiguous: the common case (softmax over the last axis)
+        for o in range(outer):
+            _softmax_row(flat[o * n:(o + 1) * n], out[o * n:(o + 1) * n], log)
+        return out
+    row = np.empty(n, x.dtype)
+    res = np.empty(n, x.dtype)
     for o in range(outer):
         for j in range(inner):
             base = o * n * inner + j
-            m = zero - np.inf
             for k in range(n):
-                v = flat[base + k * inner]
-                if v > m or v != v:
-                    m = v
-            s = zero
+                row[k] = flat[base + k * inner]
+            _softmax_row(row, res, log)
             for k in range(n):
-                z = flat[base + k * inner] - m
-                if log:
-                    out[base + k * inner] = z
-                    s += fast_exp(z)
-                else:
-                    out[base + k * inner] = fast_exp(z)
-                    s += out[base + k * inner]
-            for k in range(n):
-                if log:
-                    out[base + k * inner] = out[base + k * inner] - fast_log(s)
-                else:
-                    out[base + k * inner] = out[base + k * inner] / s
+                out[base + k * inner] = res[k]
     return out
 
 

@@ -4,13 +4,20 @@ A region qualifies when every op in it has a scalar form (elementwise ops),
 or is a constant or an iota, and every value's shape broadcasts into the loop
 shape (the broadcast of the region's results).  Each element then costs one
 read per operand and one write per result; intermediates are scalar temps.
-Anything else (a reduction inside a region, say) is lowered op by op inline.
+
+A ``reduce`` region (an elementwise body whose only result is a float
+sum/mean/max/min over trailing axes) is one loop nest too: the loop runs over
+the reduction's operand and a scalar accumulator per output element replaces
+the operand's array (sums accumulate in float64, like the unfused reduction).
+Anything else is lowered op by op inline.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flowc.ir.types import TypeError_, broadcast_shapes
 
-from ..codegen import rules
+from ..codegen import rules, storage
 
 
 def _fits(t, loop) -> bool:
@@ -27,9 +34,32 @@ def _fusable(e, region, loop) -> bool:
     return all(_fits(p.type, loop) for p in region.params)
 
 
+_REDUCE_KINDS = {"reduce_sum": "sum", "reduce_mean": "mean", "reduce_max": "max", "reduce_min": "min"}
+
+
+def _trailing_reduction(region):
+    """The region's final reduce op when the region is an elementwise body feeding one float reduction over
+    trailing axes (see the module docstring), else None.  The region may also yield values of the body
+    that have the loop's full shape (they are stored from inside the loop)."""
+    if not region.ops or region.ops[-1].name not in _REDUCE_KINDS:
+        return None
+    red = region.ops[-1]
+    t = red.operands[0].type
+    axes = sorted(red.attrs["axes"])
+    if not t.dtype.is_float or not axes or axes != list(range(axes[0], t.ndim)):
+        return None
+    others = [v for v in region.results if v is not red.result]
+    if len(others) != len(region.results) - 1 or any(tuple(v.type.shape) != tuple(t.shape) for v in others):
+        return None
+    body = SimpleNamespace(ops=region.ops[:-1], params=region.params)
+    return red if _fusable(None, body, t.shape) else None
+
+
 def fusable_run(op) -> bool:
     """Whether ``op`` (a fusion op, or a stand-in for a run of ops) lowers to one loop nest."""
     region = op.regions[0]
+    if _trailing_reduction(region) is not None:
+        return True
     try:
         loop = broadcast_shapes(*[t.shape for t in region.result_types])
     except TypeError_:
@@ -40,47 +70,101 @@ def fusable_run(op) -> bool:
 @rules.register("fusion")
 def _fusion(e, op):
     region = op.regions[0]
+    red = _trailing_reduction(region)
+    if red is not None:
+        return _fused_reduction(e, op, region, red)
     try:
         loop = broadcast_shapes(*[t.shape for t in region.result_types])
     except TypeError_:
         loop = None
     if loop is None or not _fusable(e, region, loop):
         return _inline(e, op, region)
+    _bind_params(e, op, region, loop)
+    body = _hoist_constants(e, region.ops)
+    outs = [e.alloc(r) for r in op.results]
+    with e.loops(loop) as idx:
+        get = _emit_body(e, body, loop, idx)
+        for out, r, v in zip(outs, op.results, region.results):
+            e.emit(f"{out}{e.sub(e.bcast_index(r.type, loop, idx))} = {get(v)}")
+    return outs
+
+
+def _bind_params(e, op, region, loop):
     for p, v in zip(region.params, op.operands):
         if e.scalar(v) is not None:
             e.bind_scalar(p, e.scalar(v))
         else:
             e.bind(p, e.arr(v))
             e.check_bcast(p, e.arr(v), loop)
-    body = [o for o in region.ops if not (o.name == "constant" and o.attrs["value"].ndim > 0)]
-    for c in region.ops:
-        if c not in body:          # non-scalar constants: materialise before the loop, read like operands
+
+
+def _hoist_constants(e, ops):
+    """The ops computed per element; non-scalar constants are materialised before the loop instead."""
+    body = [o for o in ops if not (o.name == "constant" and o.attrs["value"].ndim > 0)]
+    for c in ops:
+        if c not in body:
             e.lower_op(c)
+    return body
+
+
+def _emit_body(e, body, loop, idx):
+    """Emit the scalar code of ``body`` at loop position ``idx``; returns the value -> scalar-name lookup."""
+    env: dict[int, str] = {}
+
+    def get(v):
+        if id(v) not in env:
+            env[id(v)] = e.load(v, loop, idx)
+        return env[id(v)]
+
+    for inner in body:
+        t = inner.result.type
+        if inner.name == "constant":
+            lit = rules["constant"](e, inner)   # rank 0: binds a literal, emits nothing
+            assert lit is None
+            env[id(inner.result)] = e.scalar(inner.result)
+            continue
+        if inner.name == "iota":
+            expr = e.bcast_index(t, loop, idx)[inner.attrs["axis"]]
+        else:
+            expr = rules[inner.name].scalar(e, inner, [get(v) for v in inner.operands])
+        tmp = e.fresh("t")
+        e.emit(f"{tmp} = {e.typed(expr, t.dtype)}  # {inner.name}")
+        env[id(inner.result)] = tmp
+    return get
+
+
+def _fused_reduction(e, op, region, red):
+    """Loops over the kept axes, then the reduced (trailing) axes accumulating into a scalar."""
+    (src,), kind = red.operands, _REDUCE_KINDS[red.name]
+    loop = src.type.shape
+    first = min(red.attrs["axes"])
+    kept, reduced = loop[:first], loop[first:]
+    _bind_params(e, op, region, loop)
+    body = _hoist_constants(e, region.ops[:-1])
     outs = [e.alloc(r) for r in op.results]
-    with e.loops(loop) as idx:
-        env: dict[int, str] = {}
-
-        def get(v):
-            if id(v) not in env:
-                env[id(v)] = e.load(v, loop, idx)
-            return env[id(v)]
-
-        for inner in body:
-            t = inner.result.type
-            if inner.name == "constant":
-                lit = rules["constant"](e, inner)   # rank 0: binds a literal, emits nothing
-                assert lit is None
-                env[id(inner.result)] = e.scalar(inner.result)
-                continue
-            if inner.name == "iota":
-                expr = e.bcast_index(t, loop, idx)[inner.attrs["axis"]]
+    k = [i for i, v in enumerate(region.results) if v is red.result][0]
+    out, res = outs[k], op.results[k].type
+    with e.loops(kept) as oidx:
+        acc = e.fresh("acc")
+        if kind in ("sum", "mean"):
+            e.emit(f"{acc} = 0.0")
+        else:
+            e.emit(f"{acc} = {storage(src.type.dtype)}({'-' if kind == 'max' else ''}np.inf)")
+        with e.loops(reduced, parallel=False) as iidx:
+            get = _emit_body(e, body, loop, list(oidx) + list(iidx))
+            for o, v in zip(outs, region.results):
+                if v is not red.result:
+                    e.emit(f"{o}{e.sub(list(oidx) + list(iidx))} = {get(v)}")
+            x = get(src)
+            if kind in ("sum", "mean"):
+                e.emit(f"{acc} += {x}")
             else:
-                expr = rules[inner.name].scalar(e, inner, [get(v) for v in inner.operands])
-            tmp = e.fresh("t")
-            e.emit(f"{tmp} = {e.typed(expr, t.dtype)}  # {inner.name}")
-            env[id(inner.result)] = tmp
-        for out, r, v in zip(outs, op.results, region.results):
-            e.emit(f"{out}{e.sub(e.bcast_index(r.type, loop, idx))} = {get(v)}")
+                e.emit(f"if {x} {'>' if kind == 'max' else '<'} {acc} or {x} != {x}:")
+                e.emit(f"    if {acc} == {acc}:")
+                e.emit(f"        {acc} = {x}")
+        total = f"{acc} / ({e.count(reduced)})" if kind == "mean" else acc
+        at = list(oidx) + ["0"] * (res.ndim - len(kept))
+        e.emit(f"{out}{e.sub(at)} = {e.typed(total, res.dtype)}")
     return outs
 
 

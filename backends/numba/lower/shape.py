@@ -45,6 +45,10 @@ def _broadcast_to(e, op):
     return out
 
 
+# Inside a fused loop nest a broadcast is free: the operand is read at the broadcast index.
+_broadcast_to.scalar = lambda e, op, xs: xs[0]
+
+
 def _slices(parts):
     return "[" + ", ".join(parts) + "]" if parts else "[()]"
 
