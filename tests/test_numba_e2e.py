@@ -1,6 +1,7 @@
 """End to end on the numba backend: a jitted MLP training step, fused regions, exact random bits."""
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -76,22 +77,37 @@ def _fused(n: int) -> Function:
 
 @pytest.mark.parametrize("n", [5, 2048])
 def test_fusion_region_is_one_kernel_with_one_loop_nest(n, monkeypatch):
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "0")
     f = _fused(n)
     c = nb.compile(f)
     program, kernels = c.program.source, list(c.program.kernels.values())
     assert len(kernels) == 1 and "for " not in program.split("def program")[1]   # the program only calls
     body = kernels[0].split("def k_")[1]
     assert body.count("for ") == 2 and "fast_tanh(" in body         # one nest over [B, n], no temporaries
-    assert "prange" not in body                                      # threads off by default (see codegen)
+    assert "prange" not in body                                      # threads off (FLOWC_NUMBA_PARALLEL=0)
     for batch in (3, 33):
         args = inputs(f, batch, batch)
         got, want = c(*args), run(f, *args)
         np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(got[1], want[1])
     assert len(c.signatures) == 1
-    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "1")                  # opt-in: large outputs run in parallel
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "auto")               # opt-in: large outputs run in parallel
+    monkeypatch.delenv("FLOWC_NUM_THREADS", raising=False)
     src = nb.generate(f).kernels
-    assert any("prange(n0)" in k for k in src.values()) == (n >= 1024)
+    assert any("prange(n0)" in k for k in src.values()) == (n >= 1024 and numba.config.NUMBA_NUM_THREADS > 1)
+    monkeypatch.setenv("FLOWC_NUM_THREADS", "1")                     # one thread: no prange
+    assert not any("prange(" in k for k in nb.generate(f).kernels.values())
+
+
+def test_programs_calling_blas_stay_serial(monkeypatch):
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "auto")
+    b = Sym("B")
+    x, w = Value(TensorType(float32, (b, 2048)), "x"), Value(TensorType(float32, (2048, 64)), "w")
+    fb = Builder()
+    y = fb("tanh", x)
+    z = fb("matmul", y, w)
+    f = Function("mm", [x, w], fb.ops, [z, y]).verify()
+    assert not any("prange(" in k for k in nb.generate(f).kernels.values())
 
 
 def test_random_ops_bit_identical():
@@ -151,3 +167,16 @@ def test_softmax_rows_and_strided_columns_match_reference(axis, log):
     f = fc.jit(lambda x: (fc.nn.log_softmax if log else fc.nn.softmax)(x, axis=axis), backend="numba")
     r = fc.jit(lambda x: (fc.nn.log_softmax if log else fc.nn.softmax)(x, axis=axis), backend="reference")
     np.testing.assert_allclose(f(x), r(x), rtol=3e-6, atol=1e-7)
+
+
+def test_parallel_kernels_and_their_programs_are_never_disk_cached(monkeypatch):
+    """numba#8578: a cached program calling a cached parallel kernel can segfault in a later process."""
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "1")
+    monkeypatch.delenv("FLOWC_NUM_THREADS", raising=False)
+    program = nb.generate(_fused(2048))
+    (kernel,) = program.kernels.values()
+    if numba.config.NUMBA_NUM_THREADS > 1:
+        assert "parallel=True" in kernel and "cache=False" in kernel and "cache=False" in program.source
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "0")
+    program = nb.generate(_fused(2048))
+    assert "cache=True" in program.source and all("cache=True" in k for k in program.kernels.values())

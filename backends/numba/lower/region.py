@@ -144,7 +144,7 @@ def _fused_reduction(e, op, region, red):
     outs = [e.alloc(r) for r in op.results]
     k = [i for i, v in enumerate(region.results) if v is red.result][0]
     out, res = outs[k], op.results[k].type
-    with e.loops(kept) as oidx:
+    with e.loops(kept, parallel=bool(kept) and e.want_parallel(loop)) as oidx:   # sized by the whole nest
         acc = e.fresh("acc")
         if kind in ("sum", "mean"):
             e.emit(f"{acc} = 0.0")
