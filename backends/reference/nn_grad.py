@@ -114,13 +114,13 @@ def _avgpool_dx(dy, input_hw, window, strides, padding, layout, count_include_pa
 
 
 def _channel_window_sum(a, size):
-    """sum over channels c' in [c - size//2, c + size//2] (clipped), NCHW."""
-    half = size // 2
-    cs = np.cumsum(np.pad(a, ((0, 0), (1, 0), (0, 0), (0, 0))), axis=1)
-    c = a.shape[1]
-    hi = np.minimum(np.arange(c) + half + 1, c)
-    lo = np.maximum(np.arange(c) - half, 0)
-    return cs[:, hi] - cs[:, lo]
+    """sum over channels c' in [c - size//2, c + size//2] (clipped), NCHW.
+
+    A sum of shifted copies, not a difference of cumulative sums: those would let a nan or inf in one
+    channel reach every later channel (found by ``flowc fuzz``) and cancel large values."""
+    half, c = size // 2, a.shape[1]
+    padded = np.pad(a, ((0, 0), (half, half), (0, 0), (0, 0)))
+    return sum(padded[:, d:d + c] for d in range(2 * half + 1))
 
 
 @impls.register("local_response_norm_grad")
