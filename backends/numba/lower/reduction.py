@@ -47,8 +47,8 @@ def _reduce(kind):
                 e.emit(f"{xv} = {val}")
                 e.emit(f"if {xv} {cmp} {at} or {xv} != {xv}:")
                 e.emit(f"    {at} = {xv}")
-        if kind == "mean":
-            e.emit(f"{acc} = {acc} / ({e.count([t.shape[a] for a in axes])})")
+        if kind == "mean":   # np.asarray: dividing a 0-d array gives a scalar in Numba (found by flowc fuzz)
+            e.emit(f"{acc} = np.asarray({acc} / ({e.count([t.shape[a] for a in axes])}))")
         out = e.result_var(op.result)
         e.emit(f"{out} = {acc}.astype({storage(res.dtype)}).reshape({e.shape(res.shape)})")
         if kind != "max" and kind != "min":
