@@ -63,11 +63,10 @@ _SYM_GUESS = 64
 _RESERVED = {"np", "numba", "prange", "range", "program", "math", "abs", "min", "max", "True", "False", "None"}
 
 
-BLAS_OPS = frozenset({"matmul", "conv2d", "conv2d_input_grad", "conv2d_filter_grad"})
-
-
 def _uses_blas(ops) -> bool:
-    return any(op.name in BLAS_OPS or any(_uses_blas(r.ops) for r in op.regions) for op in ops)
+    """Whether a lowering rule of these ops (or of ops in their regions) declares ``uses_blas``."""
+    return any((op.name in rules and getattr(rules[op.name], "uses_blas", False)) or any(_uses_blas(r.ops) for r in op.regions)
+               for op in ops)
 
 
 def _threads() -> int:

@@ -28,6 +28,9 @@ def _matmul(e, op):
     return _matmul_general(e, op)
 
 
+_matmul.uses_blas = True       # BLAS threads: see Emitter.want_parallel
+
+
 _matmul.in_program = _plain
 
 

@@ -123,6 +123,10 @@ def _conv_dw(e, op):
     return back(e, op, call, a["layout"], weights=True)
 
 
+for _rule in (_conv2d, _conv_dx, _conv_dw):      # im2col GEMMs through BLAS: see Emitter.want_parallel
+    _rule.uses_blas = True
+
+
 def _window(a):
     (kh, kw), (sh, sw), ((pt, pb), (pl, pr)) = a["window"], a["strides"], a["padding"]
     return kh, kw, sh, sw, pt, pb, pl, pr

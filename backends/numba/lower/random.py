@@ -65,7 +65,7 @@ def _normal(e, op):
 
 @rules.register("random_bernoulli")
 def _bernoulli(e, op):
-    (kv, pv), t = op.operands, op.result.type
+    kv, pv = op.operands
     shape = op.attrs["shape"]
     bits = e.fresh("bits")
     e.emit(f"{bits} = {e.helper('random_bits')}({e.arr(kv)}, {e.count(shape)}).reshape({e.shape(shape)})")

@@ -88,6 +88,7 @@ def _reduce_block(kind):
             e.finish(name, res)
         return name
     lower.in_program = lambda op: _contiguous_float(op, op.attrs["axes"])
+    lower.reduce_kind = kind          # fusion regions accumulate sum/mean/max/min themselves (region.py)
     return lower
 
 

@@ -34,14 +34,19 @@ def _fusable(e, region, loop) -> bool:
     return all(_fits(p.type, loop) for p in region.params)
 
 
-_REDUCE_KINDS = {"reduce_sum": "sum", "reduce_mean": "mean", "reduce_max": "max", "reduce_min": "min"}
+_FUSED_KINDS = ("sum", "mean", "max", "min")
+
+
+def _reduce_kind(op):
+    kind = getattr(rules[op.name], "reduce_kind", None) if op.name in rules else None
+    return kind if kind in _FUSED_KINDS else None
 
 
 def _trailing_reduction(region):
     """The region's final reduce op when the region is an elementwise body feeding one float reduction over
     trailing axes (see the module docstring), else None.  The region may also yield values of the body
     that have the loop's full shape (they are stored from inside the loop)."""
-    if not region.ops or region.ops[-1].name not in _REDUCE_KINDS:
+    if not region.ops or _reduce_kind(region.ops[-1]) is None:
         return None
     red = region.ops[-1]
     t = red.operands[0].type
@@ -135,7 +140,7 @@ def _emit_body(e, body, loop, idx):
 
 def _fused_reduction(e, op, region, red):
     """Loops over the kept axes, then the reduced (trailing) axes accumulating into a scalar."""
-    (src,), kind = red.operands, _REDUCE_KINDS[red.name]
+    (src,), kind = red.operands, _reduce_kind(red)
     loop = src.type.shape
     first = min(red.attrs["axes"])
     kept, reduced = loop[:first], loop[first:]
