@@ -41,10 +41,11 @@ class Lowered:
         self.backend = backend
 
     @classmethod
-    def from_function(cls, f: Function, opt_level: int = 1, out_tree=None, backend: str = "reference",
+    def from_function(cls, f: Function, opt_level: int | None = None, out_tree=None, backend: str = "reference",
                       passes=None):
         """Run the pass pipeline (``passes``, or opt_level's default), keeping every stage by pass name."""
-        from flowc.passes import default_pipeline, run_stages
+        from flowc.passes import DEFAULT_OPT_LEVEL, default_pipeline, run_stages
+        opt_level = DEFAULT_OPT_LEVEL if opt_level is None else opt_level
         spec = list(default_pipeline(opt_level)) if passes is None else passes
         spec = _with_layout_preference(spec, backend)
         stages = {"traced": f}
@@ -334,18 +335,23 @@ def default_backend() -> str:
     return os.environ.get(BACKEND_ENV) or "numba"
 
 
-def jit(fn=None, *, backend: str | None = None, opt_level: int = 1, static_argnums=(), static_argnames=(),
+def jit(fn=None, *, backend: str | None = None, opt_level: int | None = None, static_argnums=(), static_argnames=(),
         passes=None, device_outputs: bool = False):
     """Compile ``fn`` on first call per input signature; usable as ``@jit`` or ``@jit(backend=...)``.
 
     ``backend``: "numba" (the default: native CPU code), "reference" (the numpy interpreter that defines
     the semantics; no compile time) or "cuda"; ``$FLOWC_BACKEND`` changes the default.
 
+    ``opt_level`` 0-3 picks the pass pipeline (default ``flowc.passes.DEFAULT_OPT_LEVEL``, 2: with fusion).
     ``passes`` (a list of pass names or "a,b,c") replaces the default pipeline that ``opt_level`` selects;
     ``lowered.text(<pass name>)`` shows the IR after each.  Device arrays (``__cuda_array_interface__``)
     are accepted as inputs by backends that declare ``DEVICE_ARRAYS`` (cuda); ``device_outputs=True``
     leaves the results there too.
     """
+    if opt_level is None:
+        from flowc.passes import DEFAULT_OPT_LEVEL
+        opt_level = DEFAULT_OPT_LEVEL
+
     def wrap(f):
         return Jitted(f, backend or default_backend(), opt_level, static_argnums, static_argnames, passes, device_outputs)
     return wrap if fn is None else wrap(fn)

@@ -6,9 +6,9 @@ intermediate function (the jit frontend's ``lowered.text(<pass>)``).  Local
 rewrites are pattern tables driven to a fixed point (``rewrite.py``).
 """
 from .base import Pass, available, get_pass, register
-from .manager import PIPELINES, PassManager, PassVerifyError, default_pipeline, parse_spec, run_stages
+from .manager import DEFAULT_OPT_LEVEL, PIPELINES, PassManager, PassVerifyError, default_pipeline, parse_spec, run_stages
 from .rewrite import Pattern, RewriteLoopError, Rewriter, apply_patterns
 
-__all__ = ["Pass", "available", "get_pass", "register", "PIPELINES", "PassManager", "PassVerifyError",
+__all__ = ["Pass", "available", "get_pass", "register", "DEFAULT_OPT_LEVEL", "PIPELINES", "PassManager", "PassVerifyError",
            "default_pipeline", "parse_spec", "run_stages", "Pattern", "RewriteLoopError", "Rewriter",
            "apply_patterns"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from flowc.ir.types import FlowcError
+from flowc.passes import DEFAULT_OPT_LEVEL
 
 HELP = "compare a function on the reference interpreter and on backends; --bisect names a bad pass"
 
@@ -26,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser):
                    "random inputs (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     p.add_argument("--backends", metavar="B1,B2", help="backends to check (default: every registered one)")
-    p.add_argument("--opt-level", type=int, default=1, choices=range(4), help="pipeline for the backends (default 1)")
+    p.add_argument("--opt-level", type=int, default=DEFAULT_OPT_LEVEL, choices=range(4),
+                   help=f"pipeline for the backends (default {DEFAULT_OPT_LEVEL}, as fc.jit)")
     p.add_argument("--passes", metavar="SPEC", help="explicit pass pipeline instead of --opt-level")
     p.add_argument("--bisect", action="store_true", help="on a pass-induced mismatch, find the first bad pass "
                    "and rewrite")

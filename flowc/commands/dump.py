@@ -1,6 +1,8 @@
 """``flowc dump FILE.py:FUNC``: trace a Python function and print its IR at a stage."""
 from __future__ import annotations
 
+from flowc.passes import DEFAULT_OPT_LEVEL
+
 HELP = "trace FILE.py:FUNC and print its IR (types from --args or the function's annotations)"
 
 
@@ -10,7 +12,8 @@ def add_arguments(p):
     p.add_argument("--stage", default="traced",
                    help="traced, optimized, a pass name, or the backend's code: source, llvm, asm (default: traced)")
     p.add_argument("--backend", default="numba", help="backend whose code --stage source|llvm|asm shows")
-    p.add_argument("--opt-level", type=int, default=1, choices=range(4), help="optimisation level for later stages")
+    p.add_argument("--opt-level", type=int, default=DEFAULT_OPT_LEVEL, choices=range(4),
+                   help=f"optimisation level for later stages (default {DEFAULT_OPT_LEVEL}, as fc.jit)")
     p.add_argument("--locs", action="store_true", help="show each op's source location")
     p.add_argument("--passes", default=None, help="a pass pipeline (a,b,c) instead of --opt-level's default")
     p.add_argument("--memory", action="store_true",

@@ -10,7 +10,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from flowc.passes import PIPELINES, available, default_pipeline
+    from flowc.passes import DEFAULT_OPT_LEVEL, PIPELINES, available, default_pipeline
 
     if args.opt_level is not None:
         print(",".join(default_pipeline(args.opt_level)))
@@ -24,5 +24,6 @@ def run(args) -> int:
     print()
     print("default pipelines:")
     for level in PIPELINES:
-        print(f"  -O{level}: {','.join(default_pipeline(level)) or '(no passes)'}")
+        mark = "  (fc.jit's default)" if level == DEFAULT_OPT_LEVEL else ""
+        print(f"  -O{level}: {','.join(default_pipeline(level)) or '(no passes)'}{mark}")
     return 0

@@ -84,14 +84,15 @@ def _bad(g: Function, inputs, want, rtol, atol, f0=None):
     return i >= 0, i, d, ""
 
 
-def bisect_passes(f: Function, inputs: Sequence[np.ndarray], passes=None, opt_level: int = 1,
+def bisect_passes(f: Function, inputs: Sequence[np.ndarray], passes=None, opt_level: int | None = None,
                   rtol: float | None = None, atol: float | None = None) -> BisectResult | None:
     """The first pass (and rewrite) after which ``f`` computes something else; None if none does."""
-    from flowc.passes import default_pipeline, parse_spec
+    from flowc.passes import DEFAULT_OPT_LEVEL, default_pipeline, parse_spec
     from flowc.passes.manager import _check
     from flowc.passes.rewrite import rewrite_budget
 
-    pipeline = parse_spec(default_pipeline(opt_level) if passes is None else passes)
+    level = DEFAULT_OPT_LEVEL if opt_level is None else opt_level
+    pipeline = parse_spec(default_pipeline(level) if passes is None else passes)
     want, err = _outputs(f, inputs)
     if want is None:
         raise ValueError(f"the unoptimised program does not run on the reference interpreter: {err}")

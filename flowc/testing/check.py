@@ -217,14 +217,16 @@ def _as_function(fn, args):
     return trace_function(j.fn, [anns[n] for n in names], names), None
 
 
-def optimize(f: Function, passes=None, opt_level: int = 1) -> tuple[Function, list[str]]:
-    from flowc.passes import PassManager, default_pipeline
-    pm = PassManager(default_pipeline(opt_level) if passes is None else passes)
+def optimize(f: Function, passes=None, opt_level: int | None = None) -> tuple[Function, list[str]]:
+    """``opt_level`` None: the level ``fc.jit`` uses by default (so checks test what users run)."""
+    from flowc.passes import DEFAULT_OPT_LEVEL, PassManager, default_pipeline
+    level = DEFAULT_OPT_LEVEL if opt_level is None else opt_level
+    pm = PassManager(default_pipeline(level) if passes is None else passes)
     return pm.run(f), pm.names
 
 
 def check_function(f: Function, inputs, backends: Sequence[str] | None = None, rtol=None, atol=None,
-                   opt_level: int = 1, passes=None, bisect: bool = False, localize_ops: bool = True
+                   opt_level: int | None = None, passes=None, bisect: bool = False, localize_ops: bool = True
                    ) -> CheckReport:
     """Compare ``f`` (unoptimised, reference) with each backend (optimised); never raises on a mismatch."""
     usable, skipped = resolve_backends(backends)
@@ -270,7 +272,7 @@ def check_function(f: Function, inputs, backends: Sequence[str] | None = None, r
 
 
 def check(fn, *args, backends: Sequence[str] | None = None, rtol: float | None = None,
-          atol: float | None = None, opt_level: int = 1, passes=None, seed: int = 0,
+          atol: float | None = None, opt_level: int | None = None, passes=None, seed: int = 0,
           sizes: dict[str, int] | None = None, bisect: bool = False, raise_on_mismatch: bool = True
           ) -> CheckReport:
     """Run ``fn`` on the reference and on each backend and compare every output.
