@@ -136,6 +136,15 @@ def test_opt_levels_run():
         np.testing.assert_allclose(f(x), np.tanh(x), rtol=1e-6)
 
 
+def test_default_opt_level_fuses():
+    """fc.jit's default pipeline is DEFAULT_OPT_LEVEL (2): elementwise chains reach the backend fused."""
+    from flowc.passes import DEFAULT_OPT_LEVEL, default_pipeline
+    f = fc.jit(lambda x: fc.tanh(x * 2.0) + x)
+    assert f.opt_level == DEFAULT_OPT_LEVEL == 2
+    low = f.lower(np.ones(4, np.float32))
+    assert list(low.stages)[1:-1] == default_pipeline(2) and "fusion(" in low.text("optimized")
+
+
 def test_backends():
     with pytest.raises(FlowcError, match="unknown backend 'tpu'"):
         fc.jit(backend="tpu")(lambda x: x)

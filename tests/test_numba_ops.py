@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from irgen import functions, inputs_for
 
 from flowc.backends import numba as nb
@@ -143,3 +144,31 @@ def inputs_for_sizes(f, seed: int, n: int):
     rng = np.random.default_rng(seed)
     return [rng.uniform(-2, 2, tuple(n if isinstance(d, Sym) else d for d in p.type.shape)).astype(np.float32)
             for p in f.params]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_max_pool_kernels_match_reference_with_ties_nan_and_padding(data):
+    """The pool kernels' unrolled interior paths (2x2, 3x3) and checked border path agree with the reference:
+    first maximum wins a tie, a nan wins its window, padding never wins."""
+    from flowc.backends.numba import kernels
+    from flowc.backends.reference.nn import _max_pool2d
+    from flowc.backends.reference.nn_grad import _maxpool_dx
+    kh, kw = data.draw(st.sampled_from([(2, 2), (3, 3), (2, 3), (1, 1), (3, 1)]))
+    sh, sw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    pt, pb = data.draw(st.integers(0, kh - 1)), data.draw(st.integers(0, kh - 1))
+    pl, pr = data.draw(st.integers(0, kw - 1)), data.draw(st.integers(0, kw - 1))
+    h, w = data.draw(st.integers(kh, 9)), data.draw(st.integers(kw, 9))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
+    x = rng.integers(-2, 3, (2, 3, h, w)).astype(np.float32)        # small integers: many ties
+    special = rng.random(x.shape)
+    x[special < 0.04] = np.nan
+    x[(special >= 0.04) & (special < 0.08)] = -np.inf
+    padding = ((pt, pb), (pl, pr))
+    want = _max_pool2d(x, (kh, kw), (sh, sw), padding, "NCHW")
+    got = kernels.max_pool2d(x, kh, kw, sh, sw, pt, pb, pl, pr)
+    np.testing.assert_array_equal(got, want)
+    dy = rng.standard_normal(want.shape).astype(np.float32)
+    want_dx = _maxpool_dx(x, dy, (kh, kw), (sh, sw), padding, "NCHW")
+    got_dx = kernels.max_pool2d_grad(x, dy, kh, kw, sh, sw, pt, pl)
+    np.testing.assert_allclose(got_dx, want_dx, rtol=1e-6, atol=1e-6)   # overlapping windows: sum order

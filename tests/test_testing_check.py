@@ -36,7 +36,7 @@ def test_reference_agrees_with_itself_through_the_pipeline():
 
 def test_planted_mul_bug_is_named(monkeypatch):
     name = install_buggy_backend(monkeypatch)
-    rep = check_function(parse(PROGRAM), inputs(), backends=(name,))
+    rep = check_function(parse(PROGRAM), inputs(), backends=(name,), opt_level=1)   # unfused: the op itself
     assert not rep.ok
     (m,) = rep.mismatches
     assert m.output == 0 and m.diff.max_abs > 0 and not m.pass_bug
@@ -44,7 +44,7 @@ def test_planted_mul_bug_is_named(monkeypatch):
     text = str(rep)
     assert "output 0 (f32[B,4]) differs" in text and "mul(" in text and "max abs error" in text
     with pytest.raises(CheckFailure, match="first divergent op"):
-        check(parse(PROGRAM), *inputs(), backends=(name,))
+        check(parse(PROGRAM), *inputs(), backends=(name,), opt_level=1)
 
 
 def test_planted_bug_inside_a_fusion_region(monkeypatch):
@@ -79,7 +79,7 @@ def test_python_function_and_random_inputs(monkeypatch):
 
     assert check(model, backends=("reference",)).ok            # random inputs from the annotations
     rep = check(model, np.full((2, 3), 1.5, np.float32), np.eye(3, 2, dtype=np.float32),
-                backends=(name,), raise_on_mismatch=False)
+                backends=(name,), raise_on_mismatch=False, opt_level=1)
     assert rep.mismatches and rep.mismatches[0].divergence.op.name == "mul"
 
 
