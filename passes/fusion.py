@@ -23,8 +23,12 @@ its region is yielded (multi-output region).  The one duplication is deliberate:
 elementwise producer whose per-element cost is at most ``CHEAP`` (add, mul, cast,
 broadcast_to, ...; not exp/tanh/div), whose operands come from outside its own group and
 whose shape is the consumer group's domain, is *recomputed* inside each other group that
-reads it, so it need not be materialised for them.  Matmul, conv and reductions are never
-duplicated.  Scalar constants are copied into the regions that use them.
+reads it, so it need not be materialised for them; a short chain of such producers computed in one
+group (``cast(eq(y, iota))``) is recomputed whole.  Matmul, conv and reductions are never
+duplicated.  Scalar constants and iotas are copied into the regions that use them.
+
+Before grouping, ops with an entry in ``EXPANSIONS`` (``one_hot``) are rewritten into elementwise
+ops, so a one-hot target fuses into the loss that reads it instead of being materialised.
 
 Groups of a single op stay unwrapped (there is nothing to fuse).
 """
@@ -37,8 +41,8 @@ from flowc.ir import Function, Op, Region, Value
 
 from .base import register
 from .dce import dce
-from .op_roles import ANCHORS, CHEAP, op_cost
-from .rewrite import derive, inherit_position, rebuild
+from .op_roles import ANCHORS, CHEAP, EXPANSIONS, op_cost
+from .rewrite import Pattern, apply_patterns, derive, inherit_position, rebuild
 
 
 def role(op: Op) -> str | None:
@@ -188,17 +192,29 @@ class _Fuser:
             for m in grp.members:
                 for v in self.ops[m].operands:
                     p = self.producer(v)
-                    if p is None or p in members or p in grp.clones or not self.cheap_leaf(p, grp.domain):
+                    if p is None or p in members or p in grp.clones:
                         continue
-                    grp.clones.append(p)
+                    chain = self.cheap_chain(p, grp.domain)
+                    if chain is not None:
+                        grp.clones.extend(q for q in chain if q not in grp.clones)
             grp.clones.sort()
 
-    def cheap_leaf(self, p: int, domain) -> bool:
+    def cheap_chain(self, p: int, domain, depth: int = 0) -> list[int] | None:
+        """``p`` and the producers it reads from its own group, when all of them are cheap elementwise ops
+        over ``domain`` (a short chain such as an expanded one_hot's ``cast(eq(y, iota))``); else None."""
         op = self.ops[p]
-        if self.roles[p] != "loop" or op_cost(op.name) > CHEAP or op.results[0].type.shape != domain:
-            return False
+        if depth > 3 or self.roles[p] != "loop" or op_cost(op.name) > CHEAP or op.results[0].type.shape != domain:
+            return None
         home = set(self.groups[self.find(p)].members)
-        return all(self.producer(v) not in home for v in op.operands)
+        chain = [p]
+        for v in op.operands:
+            q = self.producer(v)
+            if q in home:
+                sub = self.cheap_chain(q, domain, depth + 1)
+                if sub is None:
+                    return None
+                chain += sub
+        return chain
 
     # -- building the new function -------------------------------------------------------------
     def run(self) -> Function:
@@ -238,7 +254,7 @@ class _Fuser:
         for m in sorted(inside):
             for v in self.ops[m].operands:
                 p = self.producer(v)
-                if p in inside or id(v) in seen or _scalar_constant(v):
+                if p in inside or id(v) in seen or _copied_in(v):
                     continue
                 seen.add(id(v))
                 out.append(v)
@@ -290,7 +306,7 @@ class _Fuser:
         body: list[Op] = []
 
         def operand(v: Value) -> Value:
-            if id(v) not in local:        # a scalar constant, copied in
+            if id(v) not in local:        # a scalar constant or an iota, copied in
                 c = v.producer
                 cloned = Op(c.name, (), c.attrs, [v.type], (), c.loc)
                 body.append(cloned)
@@ -314,11 +330,19 @@ class _Fuser:
         return fused
 
 
-def _scalar_constant(v: Value) -> bool:
+def _copied_in(v: Value) -> bool:
+    """Values a region recomputes rather than reads: scalar constants, and iotas (a function of the index)."""
     p = v.producer
-    return p is not None and p.name == "constant" and p.attrs["value"].size <= 1
+    return p is not None and (p.name == "iota" or (p.name == "constant" and p.attrs["value"].size <= 1))
+
+
+def _expand(f: Function) -> Function:
+    """Rewrite the ops of ``EXPANSIONS`` into their elementwise forms, so they fuse into their consumers."""
+    patterns = [Pattern(f"expand-{name}", name, fn, doc=f"{name} -> elementwise ops")
+                for name, fn in EXPANSIONS.items()]
+    return apply_patterns(f, patterns) if any(op.name in EXPANSIONS for op in f.ops) else f
 
 
 @register("fusion", "group elementwise ops, broadcasts, reductions and matmul/conv epilogues into fusion regions")
 def fusion(f: Function) -> Function:
-    return _Fuser(dce(f)).run()
+    return _Fuser(dce(_expand(f))).run()

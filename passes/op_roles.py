@@ -11,11 +11,16 @@ op name and filled by ``register`` calls (never an if/elif chain in a pass):
   ``CHEAP``; transcendental ops are worth keeping materialised instead.
 * ``WEIGHT_OPERANDS`` / ``WEIGHT_RESULTS``: for ops with a ``layout`` attribute, which
   operands/results are filters (OIHW under NCHW, HWIO under NHWC) rather than images.
+* ``EXPANSIONS``: ops the fusion pass first rewrites into elementwise ops (XLA's "expanders"),
+  so that they fuse into their consumers instead of being materialised: ``one_hot`` becomes
+  ``cast(eq(y[..., None], iota))``, which a cross-entropy's reduction then reads per element.
 
 These would sit more naturally as traits on the op declarations (``contraction``,
 ``transcendental``); they are kept here until ``ir/ops`` grows them.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 from flowc.ir.registry import Rules
 
@@ -43,6 +48,26 @@ def weights(name: str, operands: tuple[int, ...] = (), results: tuple[int, ...] 
 
 def op_cost(name: str) -> int:
     return COSTS.get(name, 1)
+
+
+EXPANSIONS: dict[str, Callable] = {}
+
+
+def expansion(name: str):
+    """Register ``fn(op, rw) -> Value``: an elementwise form of op ``name`` built with a Rewriter."""
+    def deco(fn):
+        EXPANSIONS[name] = fn
+        return fn
+    return deco
+
+
+@expansion("one_hot")
+def _one_hot_elementwise(op, rw):
+    """Same values, negative and out-of-range indices included: no j in [0, depth) equals them."""
+    (y,), t = op.operands, op.results[0].type
+    column = rw("expand_dims", y, axes=(y.type.ndim,))
+    j = rw("iota", shape=t.shape, dtype=y.type.dtype, axis=t.ndim - 1)
+    return rw("cast", rw("eq", column, j), dtype=t.dtype)
 
 
 anchor("matmul", "matmul_epilogue")

@@ -28,7 +28,7 @@ def domain(op):
 
 def check_region(op):
     """The invariants of one fusion region built by the pass."""
-    body = [o for o in op.regions[0].ops if o.name != "constant"]
+    body = [o for o in op.regions[0].ops if o.name not in ("constant", "iota")]   # copied in
     roles = [role(o) for o in body]
     assert None not in roles, f"unfusible op in a region: {[o.name for o in body]}"
     kind = op.attrs["kind"]
@@ -179,3 +179,37 @@ def test_a_value_read_by_a_recomputed_producer_is_yielded(n, cmp, seed):
     assert reduce_.attrs["kind"] == "reduce" and last.operands[0] is first.results[0]
     for op in (first, reduce_, last):
         check_region(op)
+
+
+ONE_HOT_LOSS = """
+func @f(%z: f32[B,6], %y: i64[B]) -> (f32[], f32[B,6]) {
+  %0 = log_softmax(%z) {axis = 1} : f32[B,6]
+  %1 = one_hot(%y) {depth = 6, dtype = f32} : f32[B,6]
+  %2 = mul(%1, %0) : f32[B,6]
+  %3 = reduce_sum(%2) {axes = (1,), keepdims = false} : f32[B]
+  %4 = reduce_mean(%3) {axes = (0,), keepdims = false} : f32[]
+  %5 = exp(%0) : f32[B,6]
+  %6 = sub(%5, %1) : f32[B,6]
+  return %4, %6
+}
+"""
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+def test_expanded_one_hot_fuses_and_keeps_out_of_range_labels_zero(backend):
+    """one_hot -> cast(eq(y[:, None], iota)) inside the regions: same values as one_hot, including the
+    all-zero rows of negative and too-large labels, and no one-hot array is materialised."""
+    from flowc.backends import get_backend
+    from flowc.ir.parser import parse_module
+    (f,) = parse_module(ONE_HOT_LOSS)
+    g = PassManager(["fusion"]).run(f)
+    assert "one_hot" not in g.text() and all(op.name != "iota" for op in g.ops)   # iotas live in regions
+    for op in g.ops:
+        if op.name == "fusion":
+            check_region(op)
+    z = np.random.default_rng(0).standard_normal((7, 6)).astype(np.float32)
+    y = np.array([0, 5, -1, 6, 100, 3, -7], np.int64)
+    want = run(f, z, y)
+    got = run(g, z, y) if backend == "reference" else get_backend(backend).compile(g)(z, y)
+    for w, h in zip(want, got):
+        np.testing.assert_allclose(h, w, rtol=1e-6, atol=1e-6)
