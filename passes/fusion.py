@@ -322,12 +322,26 @@ class _Fuser:
         outputs = [r for i in grp.members for r in self.ops[i].results if id(r) in needed]
         if not outputs:     # a dead group (DCE drops the fusion op afterwards)
             outputs = list(self.ops[grp.hi].results)
+        body, keep = _live(body, [local[id(r)] for r in outputs], params)
+        inputs, params = [inputs[k] for k in keep], [params[k] for k in keep]
         root = self.ops[grp.hi]
         fused = Op("fusion", [mapping.get(id(v), v) for v in inputs], {"kind": grp.kind},
                    [r.type for r in outputs], [Region(params, body, [local[id(r)] for r in outputs])], root.loc)
         inherit_position(positions, root, fused)
         mapping.update((id(a), b) for a, b in zip(outputs, fused.results))
         return fused
+
+
+def _live(body: list[Op], yields: list[Value], params: list[Value]) -> tuple[list[Op], list[int]]:
+    """The body ops the yields depend on, and the indices of the params they read.  Members whose
+    every reader recomputes them elsewhere (the cost rule) are dead here, and so may be their inputs."""
+    live = {id(v) for v in yields}
+    kept = []
+    for op in reversed(body):
+        if any(id(r) in live for r in op.results):
+            kept.append(op)
+            live.update(id(v) for v in op.operands)
+    return kept[::-1], [k for k, p in enumerate(params) if id(p) in live]
 
 
 def _copied_in(v: Value) -> bool:

@@ -224,6 +224,10 @@ def apply_patterns(f: Function, patterns: Sequence[Pattern], max_sweeps: int = M
 
 # -- helpers shared by pattern tables ------------------------------------------------------------
 
+# The largest splat (all elements equal) a pass writes as a dense constant; a larger one stays
+# ``broadcast_to(scalar constant)``, which backends fuse instead of reading an array.
+SPLAT_DENSE_MAX = 64
+
 def const_value(v: Value) -> np.ndarray | None:
     """The tensor behind ``v`` when it is produced by a ``constant`` op."""
     p = v.producer

@@ -32,9 +32,9 @@ import numpy as np
 from flowc.ir import Function, Op
 
 from .base import register
-from .rewrite import Pattern, Rewriter, apply_patterns, as_type, const_value, is_splat, splat
+from .rewrite import SPLAT_DENSE_MAX, Pattern, Rewriter, apply_patterns, as_type, const_value, is_splat, splat
 
-SMALL = 4096   # largest constant a rule materialises (e.g. broadcast of a scalar constant)
+SMALL = SPLAT_DENSE_MAX   # largest constant a rule materialises (e.g. broadcast of a scalar constant)
 
 
 def _binop_identity(const_side: int, value, *, float_zero_sign: bool | None = None):
