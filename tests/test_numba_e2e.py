@@ -158,6 +158,35 @@ def test_reduce_region_is_one_kernel_with_a_scalar_accumulator(kind, axes, keep,
         np.testing.assert_allclose(got[1], want[1], rtol=2e-6)
 
 
+_WIDE_SUM = """
+func @f(%x: f32[B,{n}], %y: f32[B,1]) -> (f32[B], f32[B,{n}]) {{
+  %0, %1 = fusion(%x, %y) {{kind = "reduce"}} : f32[B], f32[B,{n}] {{
+  ^(%2: f32[B,{n}], %3: f32[B,1]):
+    %4 = mul(%2, %3) : f32[B,{n}]
+    %5 = {kind}(%4) {{axes = (1,), keepdims = false}} : f32[B]
+    yield %5, %4
+  }}
+  return %0, %1
+}}
+"""
+
+
+@pytest.mark.parametrize("n", [256, 259, 1000])
+@pytest.mark.parametrize("kind", ["reduce_sum", "reduce_mean"])
+def test_wide_fused_sum_uses_four_partial_accumulators(kind, n):
+    """Rows of >= 256 elements: 4 accumulators over an unrolled loop, then a remainder loop (any n % 4)."""
+    (f,) = parse_module(_WIDE_SUM.format(n=n, kind=kind))
+    c = nb.compile(f)
+    (kernel,) = c.program.kernels.values()
+    body = kernel.split("def k_")[1]
+    assert "acc3 +=" in body and body.count("for ") == 3     # rows, unrolled by 4, remainder
+    rng = np.random.default_rng(n)
+    x, y = rng.normal(size=(3, n)).astype(np.float32), rng.normal(size=(3, 1)).astype(np.float32)
+    got, want = c(x, y), run(f, x, y)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got[1], want[1])
+
+
 @pytest.mark.parametrize("axis", [1, 0])
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_rows_and_strided_columns_match_reference(axis, log):

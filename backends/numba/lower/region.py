@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flowc.ir.types import TypeError_, broadcast_shapes
+from flowc.ir.types import Sym, TypeError_, broadcast_shapes
 
 from ..codegen import rules, storage
 
@@ -150,27 +150,85 @@ def _fused_reduction(e, op, region, red):
     k = [i for i, v in enumerate(region.results) if v is red.result][0]
     out, res = outs[k], op.results[k].type
     with e.loops(kept, parallel=bool(kept) and e.want_parallel(loop)) as oidx:   # sized by the whole nest
-        acc = e.fresh("acc")
-        if kind in ("sum", "mean"):
-            e.emit(f"{acc} = 0.0")
+        if kind in ("sum", "mean") and _wide(reduced[-1]):
+            acc = _partial_sums(e, body, loop, outs, region, red, list(oidx), reduced)
         else:
-            e.emit(f"{acc} = {storage(src.type.dtype)}({'-' if kind == 'max' else ''}np.inf)")
-        with e.loops(reduced, parallel=False) as iidx:
-            get = _emit_body(e, body, loop, list(oidx) + list(iidx))
-            for o, v in zip(outs, region.results):
-                if v is not red.result:
-                    e.emit(f"{o}{e.sub(list(oidx) + list(iidx))} = {get(v)}")
-            x = get(src)
-            if kind in ("sum", "mean"):
-                e.emit(f"{acc} += {x}")
-            else:
-                e.emit(f"if {x} {'>' if kind == 'max' else '<'} {acc} or {x} != {x}:")
-                e.emit(f"    if {acc} == {acc}:")
-                e.emit(f"        {acc} = {x}")
+            acc = _running(e, body, loop, outs, region, red, list(oidx), reduced, kind)
         total = f"{acc} / ({e.count(reduced)})" if kind == "mean" else acc
         at = list(oidx) + ["0"] * (res.ndim - len(kept))
         e.emit(f"{out}{e.sub(at)} = {e.typed(total, res.dtype)}")
     return outs
+
+
+def _store_side_results(e, outs, region, red, get, idx):
+    for o, v in zip(outs, region.results):
+        if v is not red.result:
+            e.emit(f"{o}{e.sub(idx)} = {get(v)}")
+
+
+LANES = 4
+WIDE = 256     # innermost reduced extents from which the unrolled body pays for its compile time
+
+
+def _wide(d) -> bool:
+    """Unroll only long rows (or sizes unknown until run time).  Measured: W2's [4096,1000] reduce regions
+    3.4 -> 2.3 ms with 4 lanes (8 lanes: no better); W4's short rows (10 classes) gained nothing and its
+    cold compile grew from 2.8 to 3.2 s with every sum unrolled."""
+    return isinstance(d, Sym) or int(d) >= WIDE
+
+
+def _partial_sums(e, body, loop, outs, region, red, oidx, reduced) -> str:
+    """Sum over ``reduced`` into LANES float64 accumulators, the innermost axis unrolled LANES times, so the
+    adds form independent chains instead of one serial dependency.  Returns the expression of the total."""
+    src = red.operands[0]
+    accs = [e.fresh("acc") for _ in range(LANES)]
+    for a in accs:
+        e.emit(f"{a} = 0.0")
+    with e.loops(reduced[:-1], parallel=False) as ridx:
+        n, j, m = e.dim(reduced[-1]), e.fresh("j"), e.fresh("m")
+
+        def step(index, acc):
+            idx = oidx + list(ridx) + [index]
+            get = _emit_body(e, body, loop, idx)
+            _store_side_results(e, outs, region, red, get, idx)
+            e.emit(f"{acc} += {get(src)}")
+        e.emit(f"{m} = {n} - {n} % {LANES}")
+        e.emit(f"for {j} in range(0, {m}, {LANES}):")
+        e.depth += 1
+        for lane, acc in enumerate(accs):
+            jl = e.fresh("j")
+            e.emit(f"{jl} = {j} + {lane}")
+            step(jl, acc)
+        e.depth -= 1
+        e.emit(f"for {j} in range({m}, {n}):")
+        e.depth += 1
+        step(j, accs[0])
+        e.depth -= 1
+    while len(accs) > 1:                  # pairwise: ((a0 + a1) + (a2 + a3)) + ...
+        accs = [f"({a} + {b})" for a, b in zip(accs[::2], accs[1::2])]
+    return accs[0]
+
+
+def _running(e, body, loop, outs, region, red, oidx, reduced, kind) -> str:
+    """One accumulator in index order: sums of short rows, and max/min with nan winning."""
+    src = red.operands[0]
+    acc = e.fresh("acc")
+    if kind in ("sum", "mean"):
+        e.emit(f"{acc} = 0.0")
+    else:
+        e.emit(f"{acc} = {storage(src.type.dtype)}({'-' if kind == 'max' else ''}np.inf)")
+    with e.loops(reduced, parallel=False) as iidx:
+        idx = oidx + list(iidx)
+        get = _emit_body(e, body, loop, idx)
+        _store_side_results(e, outs, region, red, get, idx)
+        x = get(src)
+        if kind in ("sum", "mean"):
+            e.emit(f"{acc} += {x}")
+            return acc
+        e.emit(f"if {x} {'>' if kind == 'max' else '<'} {acc} or {x} != {x}:")
+        e.emit(f"    if {acc} == {acc}:")
+        e.emit(f"        {acc} = {x}")
+    return acc
 
 
 def _inline(e, op, region):
