@@ -41,7 +41,7 @@ from flowc.ir import Function, Op, Region, Value
 
 from .base import register
 from .dce import dce
-from .op_roles import ANCHORS, CHEAP, EXPANSIONS, op_cost
+from .op_roles import ANCHORS, CHEAP, EXPANSIONS, INDEX_VALUED, op_cost
 from .rewrite import Pattern, apply_patterns, derive, inherit_position, rebuild
 
 
@@ -347,7 +347,7 @@ def _live(body: list[Op], yields: list[Value], params: list[Value]) -> tuple[lis
 def _copied_in(v: Value) -> bool:
     """Values a region recomputes rather than reads: scalar constants, and iotas (a function of the index)."""
     p = v.producer
-    return p is not None and (p.name == "iota" or (p.name == "constant" and p.attrs["value"].size <= 1))
+    return p is not None and (p.name in INDEX_VALUED or (p.name == "constant" and p.attrs["value"].size <= 1))
 
 
 def _expand(f: Function) -> Function:

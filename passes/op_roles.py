@@ -11,6 +11,8 @@ op name and filled by ``register`` calls (never an if/elif chain in a pass):
   ``CHEAP``; transcendental ops are worth keeping materialised instead.
 * ``WEIGHT_OPERANDS`` / ``WEIGHT_RESULTS``: for ops with a ``layout`` attribute, which
   operands/results are filters (OIHW under NCHW, HWIO under NHWC) rather than images.
+* ``INDEX_VALUED``: operand-free ops whose value is a function of the loop index (``iota``); a
+  region recomputes them instead of reading them, like scalar constants.
 * ``EXPANSIONS``: ops the fusion pass first rewrites into elementwise ops (XLA's "expanders"),
   so that they fuse into their consumers instead of being materialised: ``one_hot`` becomes
   ``cast(eq(y[..., None], iota))``, which a cross-entropy's reduction then reads per element.
@@ -49,6 +51,8 @@ def weights(name: str, operands: tuple[int, ...] = (), results: tuple[int, ...] 
 def op_cost(name: str) -> int:
     return COSTS.get(name, 1)
 
+
+INDEX_VALUED: set[str] = {"iota"}
 
 EXPANSIONS: dict[str, Callable] = {}
 
