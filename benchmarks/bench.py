@@ -2,11 +2,12 @@
 
     python benchmarks/bench.py [--backend numba] [--only W1,W4] [--reps 10]
 
-Workloads (float32): W0 bandwidth-bound chain, W1 transcendental chain, W2 softmax cross-entropy forward and
-value+grad, W3 MNIST softmax-regression SGD step, W4 MLP 784-1024-1024-10 SGD step, W5 MNIST CNN SGD step,
-W6 AlexNet forward (one tower, no LRN).  Peers: numpy always; torch eager and torch.compile and jax.jit when
-installed.  Every peer's result is checked against flowc's before its time is reported.  Prints medians and each
-peer's time divided by flowc's (> 1: flowc is faster).
+Workloads (float32): W0 bandwidth-bound chain (also as a share of a parallel STREAM triad, the ceiling),
+W1 transcendental chain, W2 softmax cross-entropy forward and value+grad, W3 MNIST softmax-regression SGD step,
+W4 MLP 784-1024-1024-10 SGD step, W5 MNIST CNN SGD step, W6 AlexNet forward (one tower, no LRN).  Peers: numpy
+always; torch eager and torch.compile and jax.jit when installed.  Every peer's result is checked against
+flowc's before its time is reported.  Prints medians and each peer's time divided by flowc's (> 1: flowc is
+faster).
 """
 from __future__ import annotations
 
@@ -70,7 +71,21 @@ def w0(backend):
     if torch:
         tx = torch.from_numpy(x)
         peers["torch"] = lambda: ((tx * 1.5 + 0.25) * tx - 0.5).numpy()
-    return f, (x,), peers, {"bytes": 8 * x.size}
+    return f, (x,), peers, {"bytes": 8 * x.size, "ceiling": _triad_gbps}
+
+
+def _triad_gbps(reps: int) -> float:
+    """STREAM triad a = b + s*c over 2**24 float32 with every thread, into preallocated arrays: the ceiling."""
+    import numba
+
+    @numba.njit(parallel=True)
+    def triad(a, b, c):
+        for i in numba.prange(a.size):
+            a[i] = b[i] + np.float32(3.0) * c[i]
+
+    b, c = (RNG.standard_normal(2 ** 24).astype(np.float32) for _ in range(2))
+    a = np.empty_like(b)
+    return 12 * a.size / timeit(lambda: triad(a, b, c), reps) / 1e9
 
 
 def w1(backend):
@@ -301,7 +316,11 @@ def main(argv=None):
             cells.append(f"{peer} {tp * 1e3:.2f} ms x{tp / t:.2f}" + ("" if ok else " (RESULTS DIFFER)"))
         extra = ""
         if "bytes" in info:
-            extra = f" [{info['bytes'] / t / 1e9:.1f} GB/s]"
+            extra = f" [{info['bytes'] / t / 1e9:.1f} GB/s"
+            if "ceiling" in info:
+                top = info["ceiling"](args.reps)
+                extra += f" = {info['bytes'] / t / 1e9 / top:.0%} of triad {top:.1f} GB/s"
+            extra += "]"
         if "flops" in info:
             extra = f" [{info['flops'] / t / 1e9:.1f} GFLOP/s]"
         print(f"{name:8s} {t * 1e3:8.2f}ms {compile_s:8.2f}s  " + "; ".join(cells) + extra, flush=True)

@@ -152,9 +152,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _fresh_process(tmp_path) -> dict:
-    env = dict(os.environ, FLOWC_CACHE_DIR=str(tmp_path))
-    script = SCRIPT.format(tests=str(Path(__file__).parent))
+def _fresh_process(tmp_path, script: str = SCRIPT, **env) -> dict:
+    env = dict(os.environ, FLOWC_CACHE_DIR=str(tmp_path), **env)
+    script = script.format(tests=str(Path(__file__).parent))
     res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -172,6 +172,41 @@ def test_disk_cache_hit_in_new_process_and_corruption_rebuilt(tmp_path):
         data.write_bytes(data.read_bytes()[:50])
     again = _fresh_process(tmp_path)
     assert again["misses"] == 1 and again["loss"] == cold["loss"]
+
+
+PARALLEL_SCRIPT = textwrap.dedent('''
+    import importlib.util, json, os
+    if os.environ.get("IMPORT_TORCH_FIRST") and importlib.util.find_spec("torch"):
+        import torch                                    # its OpenMP runtime is loaded before Numba's
+    import numpy as np
+    from flowc.backends import numba as nb
+    from flowc.ir.parser import parse_function
+    c = nb.compile(parse_function("""
+    func @par(%x: f32[B,4096]) -> (f32[B,4096]) {{
+      %0 = tanh(%x) : f32[B,4096]
+      %1 = mul(%0, %x) : f32[B,4096]
+      return %1
+    }}"""))
+    assert all("prange(" in k and "parallel=True" in k for k in c.program.kernels.values())
+    x = np.random.default_rng(0).normal(size=(64, 4096)).astype(np.float32)
+    out = c(x)[0]
+    np.testing.assert_allclose(out, np.tanh(x) * x, rtol=1e-5, atol=1e-6)
+    stats = c.dispatcher.stats
+    print(json.dumps({{"hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values()),
+                      "sum": float(out.astype(np.float64).sum())}}))
+''')
+
+
+@pytest.mark.parametrize("second", [{"IMPORT_TORCH_FIRST": "1"}, {"NUMBA_THREADING_LAYER": "workqueue"}])
+def test_parallel_program_loads_from_disk_cache_in_new_process(tmp_path, second):
+    """numba#8578 (a cached program calling a cached parallel function segfaulted) is fixed in the Numba
+    we require, so parallel kernels are disk-cached like the others: loaded in a new process, with torch's
+    OpenMP runtime loaded first or under another threading layer, they run and agree."""
+    env = dict(FLOWC_NUMBA_PARALLEL="1", NUMBA_NUM_THREADS="2")
+    cold = _fresh_process(tmp_path, PARALLEL_SCRIPT, **env)
+    assert cold["misses"] == 1 and cold["hits"] == 0
+    warm = _fresh_process(tmp_path, PARALLEL_SCRIPT, **env, **second)
+    assert warm["misses"] == 0 and warm["hits"] == 1 and warm["sum"] == cold["sum"]
 
 
 def test_corrupt_source_detected_in_process(cache_dir):

@@ -1,6 +1,8 @@
 """End to end on the numba backend: a jitted MLP training step, fused regions, exact random bits."""
 from __future__ import annotations
 
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -91,7 +93,7 @@ def test_fusion_region_is_one_kernel_with_one_loop_nest(n, monkeypatch):
         np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(got[1], want[1])
     assert len(c.signatures) == 1
-    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "auto")               # opt-in: large outputs run in parallel
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "auto")               # the default: large outputs in parallel
     monkeypatch.delenv("FLOWC_NUM_THREADS", raising=False)
     src = nb.generate(f).kernels
     assert any("prange(n0)" in k for k in src.values()) == (n >= 1024 and numba.config.NUMBA_NUM_THREADS > 1)
@@ -187,25 +189,73 @@ def test_wide_fused_sum_uses_four_partial_accumulators(kind, n):
     np.testing.assert_array_equal(got[1], want[1])
 
 
+@pytest.mark.parametrize("n", [1, 4, 37])
 @pytest.mark.parametrize("axis", [1, 0])
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_rows_and_strided_columns_match_reference(axis, log):
-    x = np.random.default_rng(1).normal(size=(9, 37)).astype(np.float32) * 30
+def test_softmax_rows_and_strided_columns_match_reference(axis, log, n):
+    """Row maxima run in 4 lanes that may skip nan; nan and inf - inf still reach every output of their row."""
+    x = np.random.default_rng(1).normal(size=(9, n)).astype(np.float32) * 30
     x[2, :] = -np.inf
-    x[3, 5] = np.nan
+    x[3, min(5, n - 1)] = np.nan
+    x[4, 0] = np.nan                                    # the lanes' first value
+    x[5, -1] = np.nan                                   # the remainder loop
+    x[6, n // 2] = np.inf
+    x[7, :] = np.inf
     f = fc.jit(lambda x: (fc.nn.log_softmax if log else fc.nn.softmax)(x, axis=axis), backend="numba")
     r = fc.jit(lambda x: (fc.nn.log_softmax if log else fc.nn.softmax)(x, axis=axis), backend="reference")
     np.testing.assert_allclose(f(x), r(x), rtol=3e-6, atol=1e-7)
 
 
-def test_parallel_kernels_and_their_programs_are_never_disk_cached(monkeypatch):
-    """numba#8578: a cached program calling a cached parallel kernel can segfault in a later process."""
+@pytest.mark.parametrize("log", [False, True])
+def test_large_softmax_splits_rows_across_threads(log, monkeypatch):
     monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "1")
-    monkeypatch.delenv("FLOWC_NUM_THREADS", raising=False)
-    program = nb.generate(_fused(2048))
+    monkeypatch.setenv("FLOWC_NUM_THREADS", "2")
+    x = np.random.default_rng(2).normal(size=(300, 301)).astype(np.float32) * 30
+    x[7, 3], x[8, :], x[9, 0] = np.nan, -np.inf, np.inf
+    fn = fc.nn.log_softmax if log else fc.nn.softmax
+    f = fc.jit(lambda x: fn(x, axis=1), backend="numba")
+    assert "softmax_rows_parallel(" in f.lower(x).text("source")
+    want = fc.jit(lambda x: fn(x, axis=1), backend="reference")(x)
+    # log-probabilities near 0 are -log(sum) with sum ~ 1: an ulp of 1.0 (1.2e-7) is the float32 floor there
+    np.testing.assert_allclose(f(x), want, rtol=3e-6, atol=3e-7 if log else 1e-7)
+
+
+def test_parallel_mode_default_and_bad_value(monkeypatch):
+    """Threads by default where they pay (auto); a typo is an error, not a silent serial run."""
+    monkeypatch.delenv("FLOWC_NUMBA_PARALLEL", raising=False)
+    monkeypatch.setenv("FLOWC_NUM_THREADS", "2")
+    assert nb.codegen.parallel_mode() == "auto"
+    (kernel,) = nb.generate(_fused(2048)).kernels.values()
+    assert "prange(n0)" in kernel and "parallel=True" in kernel and "cache=True" in kernel
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "yes")
+    with pytest.raises(fc.FlowcError, match="FLOWC_NUMBA_PARALLEL must be auto, 1 or 0, got 'yes'"):
+        nb.generate(_fused(2048))
+
+
+def _vm_flags(addr: int) -> list[str]:
+    """The VmFlags of the mapping holding ``addr`` (Linux /proc/self/smaps)."""
+    inside = False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(h, 16) for h in head.split("-"))
+                inside = lo <= addr < hi
+            elif inside and line.startswith("VmFlags:"):
+                return line.split()[1:]
+    raise AssertionError(f"no mapping holds {addr:#x}")
+
+
+def test_large_arrays_get_huge_pages():
+    """A fresh 64 MB result costs 16k first-touch faults per call unless advised as huge pages (as numpy does)."""
+    program = nb.generate(_fused(2048))                 # f32[B, 2048]: B unknown, so advised at run time
     (kernel,) = program.kernels.values()
-    if numba.config.NUMBA_NUM_THREADS > 1:
-        assert "parallel=True" in kernel and "cache=False" in kernel and "cache=False" in program.source
-    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "0")
-    program = nb.generate(_fused(2048))
-    assert "cache=True" in program.source and all("cache=True" in k for k in program.kernels.values())
+    assert "advise(np.empty((n0, n1), np.float32))" in kernel
+    c = nb.compile(_fused(2048))
+    x = np.random.default_rng(0).normal(size=(1024, 2048)).astype(np.float32)     # 8 MB per result
+    b = np.random.default_rng(1).normal(size=2048).astype(np.float32)
+    got, want = c(x, b), run(_fused(2048), x, b)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+    if sys.platform.startswith("linux"):                 # elsewhere advise does nothing
+        inner = (got[0].ctypes.data + (1 << 21) - 1) & ~((1 << 21) - 1)     # first whole 2 MB page
+        assert "hg" in _vm_flags(inner)

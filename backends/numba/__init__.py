@@ -8,9 +8,9 @@ with the package) and generated ones, one per distinct op or fusion-region text
 (``compiled.source``: program then kernels), symbolic dims are runtime variables
 (one compilation serves every batch size), and compiled code is cached in memory
 per function text and on disk (see :mod:`.cache`).  ``FLOWC_NUM_THREADS`` sets
-Numba's thread count.  ``FLOWC_NUMBA_PARALLEL=auto`` runs large loop nests under
-``prange`` in programs that make no BLAS call, ``=1`` everywhere; off by default
-(see ``Emitter.want_parallel`` for why).
+Numba's thread count.  Large loop nests run under ``prange`` in programs that make
+no BLAS call (``FLOWC_NUMBA_PARALLEL=auto``, the default; ``=1`` everywhere, ``=0``
+never; see ``codegen.parallel_mode``).
 """
 from __future__ import annotations
 

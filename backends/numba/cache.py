@@ -44,7 +44,8 @@ def kernels_digest() -> str:
 def cache_key(function_text: str) -> str:
     from flowc import __version__
     h = hashlib.sha256()
-    parallel = os.environ.get("FLOWC_NUMBA_PARALLEL", "0")
+    from .codegen import parallel_mode
+    parallel = parallel_mode()
     for part in (function_text, __version__, numba.__version__, CODEGEN_VERSION, parallel, kernels_digest()):
         h.update(part.encode())
         h.update(b"\0")

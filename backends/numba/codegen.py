@@ -29,10 +29,12 @@ step at -O2, fresh cache dir, busy 2-core machine): cold compile 39.7 s -> 8.7 s
 step 276 ms -> 5.5 ms; what remains is ~0.5 s per distinct generated kernel and
 the program's lowering (LLVM re-optimises and re-emits every linked callee).
 
-Threads: ``prange`` is off unless ``FLOWC_NUMBA_PARALLEL=1``.  Measured on the
-2-core machine, the small MLP step ran ~10x slower with prange than without, same
-code otherwise (Numba's threads contend with OpenBLAS's inside ``np.dot``), and each
-parallel kernel costs ~1 s more to compile.
+Threads: ``FLOWC_NUMBA_PARALLEL`` = ``auto`` (the default) runs large loop nests under
+``prange`` in programs that make no BLAS call, ``1`` in every program, ``0`` never.
+Measured on the 2-core machine, the small MLP step ran ~10x slower with prange
+than without, same code otherwise (Numba's threads contend with OpenBLAS's inside
+``np.dot``), hence ``auto``.  A parallel kernel costs ~1 s more to compile, once:
+it is disk-cached like every other kernel.
 
 Storage: f16 tensors live as float32 arrays inside a program (Numba has no CPU
 float16) and every op producing f16 rounds its result with
@@ -51,7 +53,7 @@ import numpy as np
 from flowc.ir.core import Function, Op, Value
 from flowc.ir.printer import _Namer, print_function
 from flowc.ir.registry import Rules
-from flowc.ir.types import DType, FlowcError, Sym, TensorType
+from flowc.ir.types import DType, FlowcError, Sym, TensorType, num_elements
 
 from . import cache
 
@@ -73,6 +75,15 @@ def _threads() -> int:
     import numba
     n = os.environ.get("FLOWC_NUM_THREADS")
     return int(n) if n and n.isdigit() else numba.config.NUMBA_NUM_THREADS
+
+
+def parallel_mode() -> str:
+    """``FLOWC_NUMBA_PARALLEL``: ``auto`` (default; prange outside programs that call BLAS), ``1`` or ``0``;
+    always ``0`` with one thread.  Part of the cache key, since it changes the generated code."""
+    mode = os.environ.get("FLOWC_NUMBA_PARALLEL", "auto")
+    if mode not in ("0", "1", "auto"):
+        raise FlowcError(f"FLOWC_NUMBA_PARALLEL must be auto, 1 or 0, got {mode!r}")
+    return "0" if _threads() < 2 else mode
 
 
 class NumbaLoweringError(FlowcError):
@@ -134,7 +145,6 @@ class Emitter:
         self.helpers: set[str] = set()
         self.consts: list[tuple[str, np.ndarray]] = []
         self.parallel = False
-        self.calls_parallel = False             # a kernel runs prange: neither it nor the program is cached
         self.line_ops: list[tuple[int, str]] = []
         self.kernels: dict[str, str] = {}       # generated kernel name -> module source
         self.kernel_ops: dict[str, str] = {}    # generated kernel name -> IR text of an op calling it
@@ -185,14 +195,11 @@ class Emitter:
         return " * ".join(parts) if parts else "1"
 
     def want_parallel(self, dims) -> bool:
-        """prange for large loop nests: ``FLOWC_NUMBA_PARALLEL=1`` everywhere, ``=auto`` only in programs
-        that make no BLAS call (BLAS threads fight Numba's on a small machine: the MNIST CNN step ran about
-        10x slower with both).  Off by default because parallel code cannot be disk-cached: a cached
-        program calling a cached parallel kernel segfaulted here when loaded into a process that imported
-        torch first or used another threading layer (numba#8578), so such kernels and their programs are
-        compiled with ``cache=False``, in every process (see ``KernelEmitter.build``)."""
-        mode = os.environ.get("FLOWC_NUMBA_PARALLEL", "0")
-        if mode == "0" or (mode != "1" and (_threads() < 2 or _uses_blas(self.f.ops))):
+        """prange for large loop nests (see :func:`parallel_mode`): BLAS threads fight Numba's on a small
+        machine (the MNIST CNN step ran about 10x slower with both), so ``auto`` keeps programs that call
+        BLAS serial."""
+        mode = parallel_mode()
+        if mode == "0" or (mode == "auto" and _uses_blas(self.f.ops)):
             return False
         n = 1
         for d in dims:
@@ -236,8 +243,17 @@ class Emitter:
 
     def alloc(self, v: Value, init: str = "empty") -> str:
         name = self.result_var(v)
-        self.emit(f"{name} = np.{init}({self.shape(v.type.shape)}, {storage(v.type.dtype)})")
+        self.emit(f"{name} = {self.new_array(v.type, init)}")
         return name
+
+    def new_array(self, t: TensorType, init: str = "empty") -> str:
+        """An allocation expression; arrays that may reach ``kernels.HUGE_MIN`` bytes get huge pages."""
+        from .kernels import HUGE_MIN
+        expr = f"np.{init}({self.shape(t.shape)}, {storage(t.dtype)})"
+        n, syms = num_elements(t.shape)
+        if not syms and n * storage_np(t.dtype).itemsize < HUGE_MIN:
+            return expr
+        return f"{self.helper('advise')}({expr})"
 
     def const_arg(self, array: np.ndarray) -> str:
         name = f"c{len(self.consts)}"
@@ -335,7 +351,6 @@ class Emitter:
         k = KernelEmitter(self, op)
         name, source = k.build(op)
         self.kernels[name] = source
-        self.calls_parallel |= k.parallel
         self.kernel_ops.setdefault(name, self.line_ops[-1][1] if self.line_ops else op.name)
         outs = [self.result_var(r) for r in op.results]
         self.emit(f"{', '.join(outs)} = {name}({', '.join(k.call_args)})")
@@ -421,7 +436,6 @@ class KernelEmitter(Emitter):
         self.helpers: set[str] = set()
         self.consts = []
         self.parallel = False
-        self.calls_parallel = False
         self.line_ops = []
         self.params: list[str] = []
         self.call_args: list[str] = []
@@ -485,10 +499,7 @@ class KernelEmitter(Emitter):
             self.lines[-1] = self.lines[-1].rstrip(",")
         args = self.params + [n for n, _ in self.consts] + [n for n, _ in self.dim_params]
         self.call_args += [p for _, p in self.consts] + [self.parent.dim(d) for _, d in self.dim_params]
-        # Numba segfaults running a cached function that calls a parallel one from its cache (numba#8578),
-        # so parallel kernels and the programs calling them are compiled in every process.
-        flags = _KERNEL_FLAGS.replace("cache=True", "cache=False") + ", parallel=True" if self.parallel \
-            else _KERNEL_FLAGS
+        flags = _KERNEL_FLAGS + (", parallel=True" if self.parallel else "")
         body = [f"@numba.njit({flags})", "def {name}(" + ", ".join(args) + "):"] + prologue + self.lines
         salt = cache.kernels_digest() if self.helpers else ""   # helpers are linked in: their changes must miss
         digest = hashlib.sha256(("\n".join(body) + salt).encode()).hexdigest()[:16]
@@ -527,8 +538,7 @@ def generate(f: Function, module_doc: str = "") -> Program:
     e.emit("return (" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")")
 
     args = params + [name for name, _ in e.consts]
-    cached = not (e.parallel or e.calls_parallel)          # see KernelEmitter.build
-    flags = f'cache={cached}, error_model="numpy"' + (", parallel=True" if e.parallel else "")
+    flags = 'cache=True, error_model="numpy"' + (", parallel=True" if e.parallel else "")
     head = [f'"""{module_doc or "Generated by flowc for @" + f.name}"""', "import numpy as np", "import numba",
             "from numba import prange"]
     if e.helpers:

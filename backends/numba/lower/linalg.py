@@ -10,6 +10,8 @@ triple loop in ``kernels``-free generated code, wrapping like numpy.
 """
 from __future__ import annotations
 
+from flowc.ir.types import TensorType
+
 from ..codegen import rules, storage
 
 
@@ -48,7 +50,7 @@ def _matmul_general(e, op):
     batch = _broadcast(xs[:-2], ys[:-2])
     full = batch + (m, n)
     out = e.fresh("mm")
-    e.emit(f"{out} = np.empty({e.shape(full)}, {storage(res.dtype)})")
+    e.emit(f"{out} = {e.new_array(TensorType(res.dtype, full))}")
     with e.loops(batch, parallel=False) as idx:
         bx = _batch_index(xs[:-2], batch, idx)
         by = _batch_index(ys[:-2], batch, idx)

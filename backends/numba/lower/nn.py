@@ -1,41 +1,11 @@
-"""softmax/log_softmax as generated loops; conv2d, pooling and LRN (and their gradients) via ``kernels``.
+"""softmax/log_softmax, conv2d, pooling and LRN (and their gradients) via ``kernels``.
 
 The image kernels take NCHW input and OIHW weights; NHWC/HWIO operands are
 transposed (to contiguous copies) on the way in and the result on the way out.
 """
 from __future__ import annotations
 
-from ..codegen import rules, storage
-
-
-def _softmax(log: bool):
-    def lower(e, op):
-        (v,), t = op.operands, op.result.type
-        axis = op.attrs["axis"]
-        x = e.arr(v)
-        out = e.alloc(op.result)
-        cdt = storage(t.dtype)
-        rest = [d for i, d in enumerate(t.shape) if i != axis]
-        with e.loops(rest) as idx:
-            k = e.fresh("k")
-            at = e.sub(list(idx[:axis]) + [k] + list(idx[axis:]))
-            m, s, z = e.fresh("m"), e.fresh("s"), e.fresh("z")
-            n = e.dim(t.shape[axis])
-            e.emit(f"{m} = {cdt}(-np.inf)")
-            with e.block(f"for {k} in range({n}):"):
-                e.emit(f"if {x}{at} > {m} or {x}{at} != {x}{at}:")
-                e.emit(f"    {m} = {x}{at}")
-            e.emit(f"{s} = {cdt}(0)")
-            with e.block(f"for {k} in range({n}):"):
-                e.emit(f"{z} = {cdt}({x}{at} - {m})")
-                e.emit(f"{out}{at} = {z}" if log else f"{out}{at} = np.exp({z})")
-                e.emit(f"{s} += np.exp({z})" if log else f"{s} += {out}{at}")
-            with e.block(f"for {k} in range({n}):"):
-                e.emit(f"{out}{at} = {cdt}({out}{at} - np.log({s}))" if log else
-                       f"{out}{at} = {cdt}({out}{at} / {s})")
-        e.finish(out, t)
-        return out
-    return lower
+from ..codegen import rules
 
 
 def _softmax_block(log: bool):
@@ -45,8 +15,11 @@ def _softmax_block(log: bool):
         axis = op.attrs["axis"]
         outer, n, inner = e.count(t.shape[:axis]), e.dim(t.shape[axis]), e.count(t.shape[axis + 1:])
         name = e.result_var(op.result)
-        e.emit(f"{name} = {e.helper('softmax_block')}({e.arr(v)}, {outer}, {n}, {inner}, {log})"
-               f".reshape({e.shape(t.shape)})")
+        if inner == "1" and e.want_parallel(t.shape):       # contiguous rows, large: split across threads
+            call = f"{e.helper('softmax_rows_parallel')}({e.arr(v)}, {outer}, {n}, {log})"
+        else:
+            call = f"{e.helper('softmax_block')}({e.arr(v)}, {outer}, {n}, {inner}, {log})"
+        e.emit(f"{name} = {call}.reshape({e.shape(t.shape)})")
         e.finish(name, t)
         return name
     lower.in_program = lambda op: True
