@@ -178,6 +178,18 @@ def _compile_dispatcher(program: Program, path, module, sig):
         _GLUE["on"] = False
 
 
+def _start_thread_pool():
+    """Numba starts its thread pool when it compiles a parallel function, but older versions did not when
+    they loaded one from the cache inside a cached caller (numba#8578: a segfault; the numba 0.68 installed
+    here re-runs the start through reload hooks).  Starting it here keeps those versions safe; it is
+    idempotent and took 7 ms once."""
+    try:
+        from numba.np.ufunc.parallel import _launch_threads
+    except ImportError:          # a layout we do not know: rely on Numba's own reload hooks
+        return
+    _launch_threads()
+
+
 def compile(function: Function) -> Compiled:
     """Compile ``function`` (memoised per function text; machine code cached on disk)."""
     _set_threads()
@@ -187,6 +199,8 @@ def compile(function: Function) -> Compiled:
         if hit is not None:
             return hit
         program = generate(function)
+        if "parallel" in program.source or any("parallel=True" in k for k in program.kernels.values()):
+            _start_thread_pool()          # "parallel" also names kernels.py's threaded helpers
         key = cache.cache_key(text)
         sig = tuple(_numba_type(storage_np(t.dtype), t.ndim) for t in program.param_types)
         sig += tuple(_numba_type(c.dtype, c.ndim) for c in program.consts)
