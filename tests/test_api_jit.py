@@ -116,6 +116,28 @@ def test_inputs_not_mutated_and_outputs_fresh():
     assert not np.shares_memory(a, x) and not np.shares_memory(b, d["y"])
 
 
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+def test_repeated_calls_take_the_fast_path_and_stay_correct(backend):
+    """Array-only calls matching a signature that already ran skip binding and tracing; the results are
+    still fresh arrays, and anything else (new shapes or structure, scalars, keywords) takes the full path."""
+    f = fc.jit(lambda p, x: (x, {"y": x @ p["w"] + p["b"]}), backend=backend)
+    p = {"w": rng.standard_normal((4, 3)).astype(np.float32), "b": np.ones(3, np.float32)}
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    first = f(p, x)
+    assert len(f._fast) == 1
+    for _ in range(2):                                   # fast path
+        again = f(p, x)
+        np.testing.assert_array_equal(again[1]["y"], first[1]["y"])
+        assert not np.shares_memory(again[0], x)         # the identity output is still a copy
+        again[0][...] = 5
+        assert not (x == 5).any()
+    np.testing.assert_allclose(f(p, x[:1])[1]["y"], x[:1] @ p["w"] + 1, rtol=1e-5)     # new shape
+    np.testing.assert_allclose(f(p, x=x)[1]["y"], first[1]["y"])                         # keyword
+    f(dict(p, extra=x), x)                               # another structure: traced
+    f(p, np.float32(2) * x)
+    assert f.trace_count == 3 and len(f._fast) == 3
+
+
 def test_lowered_stages_and_function():
     f = fc.jit(lambda x: fc.exp(x) + 0.0)
     low = f.lower(np.ones(3, np.float32))

@@ -60,6 +60,7 @@ class Compiled:
         self._consts = program.consts
         self._in = [storage_np(t.dtype) for t in program.param_types]
         self._f16_out = [t.dtype.name == "f16" for t in program.result_types]
+        self._bound: set = set()
 
     @property
     def source(self) -> str:
@@ -92,9 +93,14 @@ class Compiled:
             raise FlowcError(f"unknown text kind {kind!r}; expected one of {', '.join(fns)}")
         return fns[kind]()
 
+    FRESH_OUTPUTS = True          # results never share memory with the inputs (copied below when they would)
+
     def __call__(self, *args):
         args = tuple(np.asarray(a) if isinstance(a, np.generic) else a for a in args)
-        bind_inputs(self.function, args)
+        shapes = tuple((a.dtype, a.shape) if isinstance(a, np.ndarray) else None for a in args)
+        if shapes not in self._bound:            # the check depends on dtypes and shapes only
+            bind_inputs(self.function, args)
+            self._bound.add(shapes)
         conv = []
         for a, dt in zip(args, self._in):
             if a.dtype != dt or not (a.flags.c_contiguous and a.flags.writeable):
