@@ -95,7 +95,9 @@ class Compiled:
 
     FRESH_OUTPUTS = True          # results never share memory with the inputs (copied below when they would)
 
-    def __call__(self, *args):
+    def prepare(self, args) -> list:
+        """The arrays the program receives: inputs checked against the signature, converted to its
+        storage dtypes, C-contiguous and writeable (a copy only where one of those differs)."""
         args = tuple(np.asarray(a) if isinstance(a, np.generic) else a for a in args)
         shapes = tuple((a.dtype, a.shape) if isinstance(a, np.ndarray) else None for a in args)
         if shapes not in self._bound:            # the check depends on dtypes and shapes only
@@ -106,6 +108,16 @@ class Compiled:
             if a.dtype != dt or not (a.flags.c_contiguous and a.flags.writeable):
                 a = np.array(a, dtype=dt, order="C")
             conv.append(a)
+        return conv
+
+    def profile(self, *args, reps: int = 5):
+        """Time per kernel on these inputs: ``(seconds per run, [KernelTime, ...] slowest first)``; see
+        :mod:`.profile` (``flowc profile`` prints it)."""
+        from .profile import profile
+        return profile(self, args, reps)
+
+    def __call__(self, *args):
+        conv = self.prepare(args)
         try:
             outs = self.dispatcher(*conv, *self._consts)
         except ValueError as e:      # a runtime dim check in the program (symbols assumed equal)
