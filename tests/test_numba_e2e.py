@@ -220,6 +220,24 @@ def test_large_softmax_splits_rows_across_threads(log, monkeypatch):
     np.testing.assert_allclose(f(x), want, rtol=3e-6, atol=3e-7 if log else 1e-7)
 
 
+@pytest.mark.parametrize("opt_level", [1, 2])
+def test_parallel_loops_read_rank0_arrays_before_the_loop(opt_level, monkeypatch):
+    """Numba's prange cannot index a 0-d array (a learning rate, a loss scale): kernels read it up front."""
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "1")
+    monkeypatch.setenv("FLOWC_NUM_THREADS", "2")
+
+    def f(x, s, k, on):
+        return fc.where(on, x * s / (s + 1), x - fc.astype(k, fc.float32))
+    args = (np.random.default_rng(3).normal(size=(300, 301)).astype(np.float32), np.array(2.5, np.float32),
+            np.array(7, np.int32), np.array(True))
+    got = fc.jit(f, backend="numba", opt_level=opt_level)
+    assert "prange(" in got.lower(*args).text("source")
+    want = fc.jit(f, backend="reference")
+    np.testing.assert_allclose(got(*args), want(*args), rtol=1e-6)
+    off = args[:3] + (np.array(False),)
+    np.testing.assert_allclose(got(*off), want(*off), rtol=1e-6)
+
+
 def test_parallel_mode_default_and_bad_value(monkeypatch):
     """Threads by default where they pay (auto); a typo is an error, not a silent serial run."""
     monkeypatch.delenv("FLOWC_NUMBA_PARALLEL", raising=False)

@@ -45,7 +45,7 @@ def cache_key(function_text: str) -> str:
     from flowc import __version__
     h = hashlib.sha256()
     from .codegen import parallel_mode
-    parallel = parallel_mode()
+    parallel = parallel_mode() + ":" + os.environ.get("FLOWC_NUMBA_PARALLEL_MIN", "")
     for part in (function_text, __version__, numba.__version__, CODEGEN_VERSION, parallel, kernels_digest()):
         h.update(part.encode())
         h.update(b"\0")

@@ -60,7 +60,8 @@ from . import cache
 rules = Rules("numba")
 
 INLINE_MAX = 8            # constants with at most this many elements are written into the source
-PARALLEL_MIN = 1 << 16    # loop nests with at least this many elements (a symbol counts 64) use prange
+PARALLEL_MIN = 1 << 16    # loop nests with at least this many elements (a symbol counts 64) use prange;
+                          # FLOWC_NUMBA_PARALLEL_MIN overrides it (1: every loop, to fuzz the parallel code)
 _SYM_GUESS = 64
 _RESERVED = {"np", "numba", "prange", "range", "program", "math", "abs", "min", "max", "True", "False", "None"}
 
@@ -140,7 +141,7 @@ class Emitter:
         self.depth = 1
         self.used: set[str] = set(_RESERVED)
         self.vars: dict[int, str] = {}       # id(Value) -> array variable
-        self.scalars: dict[int, str] = {}    # id(Value) -> scalar literal (rank-0 constants)
+        self.scalars: dict[int, str] = {}    # id(Value) -> scalar expression (rank-0 constants, hoisted reads)
         self.syms: dict[Sym, str] = {}
         self.helpers: set[str] = set()
         self.consts: list[tuple[str, np.ndarray]] = []
@@ -204,7 +205,7 @@ class Emitter:
         n = 1
         for d in dims:
             n *= _SYM_GUESS if isinstance(d, Sym) else int(d)
-        return n >= PARALLEL_MIN and len(dims) > 0
+        return n >= int(os.environ.get("FLOWC_NUMBA_PARALLEL_MIN", PARALLEL_MIN)) and len(dims) > 0
 
     def typed(self, expr: str, dtype: DType) -> str:
         """``expr`` converted to ``dtype``'s storage type (wraps ints, rounds f16)."""
@@ -225,7 +226,7 @@ class Emitter:
         self.scalars[id(v)] = lit
 
     def scalar(self, v: Value) -> str | None:
-        """A literal for rank-0 constants (usable directly in scalar expressions), else None."""
+        """A scalar expression for rank-0 values (a literal constant, or a kernel's hoisted read), else None."""
         return self.scalars.get(id(v))
 
     def arr(self, v: Value) -> str:
@@ -486,6 +487,10 @@ class KernelEmitter(Emitter):
             self.params.append(name)
             self.call_args.append(self.parent.arr(v))
             self.bind(v, name)
+            if v.type.ndim == 0:      # read once, before any loop: Numba's prange cannot index a 0-d array
+                s = self.fresh("s")
+                prologue.append(f"    {s} = {name}[()]")
+                self.bind_scalar(v, s)
             for axis, d in enumerate(v.type.shape):
                 if (isinstance(d, Sym) or int(d) != 1) and d not in self.syms:
                     s = self.fresh(f"n{len(self.syms)}")
