@@ -238,6 +238,31 @@ def test_parallel_loops_read_rank0_arrays_before_the_loop(opt_level, monkeypatch
     np.testing.assert_allclose(got(*off), want(*off), rtol=1e-6)
 
 
+_TAKE_RANK0 = """
+func @t(%x: bool[4,3,5], %i: i32[], %k: i32[]) -> (bool[4,5], f32[4,3]) {
+  %0 = take(%x, %i) {axis = 1} : bool[4,5]
+  %1 = one_hot(%k) {depth = 3, dtype = f32} : f32[3]
+  %2 = broadcast_to(%1) {shape = (4, 3)} : f32[4,3]
+  return %0, %2
+}
+"""
+
+
+@pytest.mark.parametrize("i,k", [(-1, 2), (7, -3)])
+def test_parallel_gathers_by_rank0_indices(i, k, monkeypatch):
+    """take/one_hot index their operands themselves: the hoisted read covers them too (found by
+    ``flowc fuzz`` with every loop under prange: FLOWC_NUMBA_PARALLEL=1 FLOWC_NUMBA_PARALLEL_MIN=1)."""
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "1")
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL_MIN", "1")
+    monkeypatch.setenv("FLOWC_NUM_THREADS", "2")
+    (f,) = parse_module(_TAKE_RANK0)
+    c = nb.compile(f)
+    assert all("prange(" in k for k in c.program.kernels.values())
+    args = (np.random.default_rng(0).random((4, 3, 5)) > 0.5, np.array(i, np.int32), np.array(k, np.int32))
+    for got, want in zip(c(*args), run(f, *args)):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_parallel_mode_default_and_bad_value(monkeypatch):
     """Threads by default where they pay (auto); a typo is an error, not a silent serial run."""
     monkeypatch.delenv("FLOWC_NUMBA_PARALLEL", raising=False)

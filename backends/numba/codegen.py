@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import keyword
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -475,7 +476,7 @@ class KernelEmitter(Emitter):
 
     def build(self, op: Op) -> tuple[str, str]:
         """(kernel name, module source) for ``op``; fills ``call_args`` for the program's call."""
-        prologue = []
+        prologue, hoisted = [], []
         for v in op.operands:
             if id(v) in self.vars or id(v) in self.scalars:
                 continue
@@ -491,12 +492,15 @@ class KernelEmitter(Emitter):
                 s = self.fresh("s")
                 prologue.append(f"    {s} = {name}[()]")
                 self.bind_scalar(v, s)
+                hoisted.append((name, s))
             for axis, d in enumerate(v.type.shape):
                 if (isinstance(d, Sym) or int(d) != 1) and d not in self.syms:
                     s = self.fresh(f"n{len(self.syms)}")
                     self.syms[d] = s
                     prologue.append(f"    {s} = {name}.shape[{axis}]")
         out = rules[op.name](self, op)
+        for name, s in hoisted:       # rules that index operands themselves (take, one_hot) read them too
+            self.lines = [re.sub(rf"\b{name}\[\(\)\]", s, line) for line in self.lines]
         outs = [out] if isinstance(out, str) or out is None else list(out)
         rets = [self.arr(r) if name is None else name for r, name in zip(op.results, outs)]
         self.emit("return " + ", ".join(rets) + ("," if len(rets) > 1 else ""))
