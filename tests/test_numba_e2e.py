@@ -239,19 +239,21 @@ def test_parallel_loops_read_rank0_arrays_before_the_loop(opt_level, monkeypatch
 
 
 _TAKE_RANK0 = """
-func @t(%x: bool[4,3,5], %i: i32[], %k: i32[]) -> (bool[4,5], f32[4,3]) {
+func @t(%x: bool[4,3,5], %i: i32[], %k: i32[]) -> (bool[4,5], f32[4,3], bool[4,5]) {
   %0 = take(%x, %i) {axis = 1} : bool[4,5]
   %1 = one_hot(%k) {depth = 3, dtype = f32} : f32[3]
   %2 = broadcast_to(%1) {shape = (4, 3)} : f32[4,3]
-  return %0, %2
+  %3 = constant() {value = dense<[-2]> : i64[]} : i64[]
+  %4 = take(%x, %3) {axis = 1} : bool[4,5]
+  return %0, %2, %4
 }
 """
 
 
 @pytest.mark.parametrize("i,k", [(-1, 2), (7, -3)])
 def test_parallel_gathers_by_rank0_indices(i, k, monkeypatch):
-    """take/one_hot index their operands themselves: the hoisted read covers them too (found by
-    ``flowc fuzz`` with every loop under prange: FLOWC_NUMBA_PARALLEL=1 FLOWC_NUMBA_PARALLEL_MIN=1)."""
+    """take/one_hot index their operands (and inline 0-d constants) themselves: those reads are hoisted too
+    (found by ``flowc fuzz`` with every loop under prange: FLOWC_NUMBA_PARALLEL=1 FLOWC_NUMBA_PARALLEL_MIN=1)."""
     monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "1")
     monkeypatch.setenv("FLOWC_NUMBA_PARALLEL_MIN", "1")
     monkeypatch.setenv("FLOWC_NUM_THREADS", "2")

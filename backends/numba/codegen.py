@@ -143,6 +143,7 @@ class Emitter:
         self.used: set[str] = set(_RESERVED)
         self.vars: dict[int, str] = {}       # id(Value) -> array variable
         self.scalars: dict[int, str] = {}    # id(Value) -> scalar expression (rank-0 constants, hoisted reads)
+        self.rank0_reads: list[tuple[str, str]] = []   # (0-d array variable, its scalar): see KernelEmitter.build
         self.syms: dict[Sym, str] = {}
         self.helpers: set[str] = set()
         self.consts: list[tuple[str, np.ndarray]] = []
@@ -237,6 +238,7 @@ class Emitter:
             name = self.fresh("k")
             self.emit(f"{name} = np.full((), {lit}, {storage(v.type.dtype)})")
             self.vars[id(v)] = name
+            self.rank0_reads.append((name, lit))
         return self.vars[id(v)]
 
     def result_var(self, v: Value) -> str:
@@ -435,6 +437,7 @@ class KernelEmitter(Emitter):
         self.depth = 1
         self.used = set(_RESERVED)
         self.vars, self.scalars, self.syms = {}, {}, {}
+        self.rank0_reads = []
         self.helpers: set[str] = set()
         self.consts = []
         self.parallel = False
@@ -476,7 +479,7 @@ class KernelEmitter(Emitter):
 
     def build(self, op: Op) -> tuple[str, str]:
         """(kernel name, module source) for ``op``; fills ``call_args`` for the program's call."""
-        prologue, hoisted = [], []
+        prologue = []
         for v in op.operands:
             if id(v) in self.vars or id(v) in self.scalars:
                 continue
@@ -492,14 +495,14 @@ class KernelEmitter(Emitter):
                 s = self.fresh("s")
                 prologue.append(f"    {s} = {name}[()]")
                 self.bind_scalar(v, s)
-                hoisted.append((name, s))
+                self.rank0_reads.append((name, s))
             for axis, d in enumerate(v.type.shape):
                 if (isinstance(d, Sym) or int(d) != 1) and d not in self.syms:
                     s = self.fresh(f"n{len(self.syms)}")
                     self.syms[d] = s
                     prologue.append(f"    {s} = {name}.shape[{axis}]")
         out = rules[op.name](self, op)
-        for name, s in hoisted:       # rules that index operands themselves (take, one_hot) read them too
+        for name, s in self.rank0_reads:    # rules that index 0-d arrays themselves (take, one_hot) read them too
             self.lines = [re.sub(rf"\b{name}\[\(\)\]", s, line) for line in self.lines]
         outs = [out] if isinstance(out, str) or out is None else list(out)
         rets = [self.arr(r) if name is None else name for r, name in zip(op.results, outs)]
