@@ -87,11 +87,34 @@ def _fusion(e, op):
     _bind_params(e, op, region, loop)
     body = _hoist_constants(e, region.ops)
     outs = [e.alloc(r) for r in op.results]
+    full = [k for k, r in enumerate(op.results) if _padded(r.type.shape, loop) == tuple(loop)]
+    for k, (out, r, v) in enumerate(zip(outs, op.results, region.results)):
+        if k not in full:   # smaller than the loop: its own nest (written even when the loop is empty)
+            shape = tuple(r.type.shape)
+            with e.loops(shape) as idx:
+                get = _emit_body(e, [o for o in body if o in _deps(v, body)], shape, idx)
+                e.emit(f"{out}{e.sub(idx)} = {get(v)}")
     with e.loops(loop) as idx:
         get = _emit_body(e, body, loop, idx)
-        for out, r, v in zip(outs, op.results, region.results):
-            e.emit(f"{out}{e.sub(e.bcast_index(r.type, loop, idx))} = {get(v)}")
+        for k in full:
+            e.emit(f"{outs[k]}{e.sub(idx)} = {get(region.results[k])}")
     return outs
+
+
+def _padded(shape, loop) -> tuple:
+    return (1,) * (len(loop) - len(shape)) + tuple(shape)
+
+
+def _deps(v, body) -> set:
+    """The body ops ``v`` depends on (a smaller result recomputes only those, over its own shape)."""
+    producer = {id(r): o for o in body for r in o.results}
+    seen, todo = set(), [v]
+    while todo:
+        o = producer.get(id(todo.pop()))
+        if o is not None and o not in seen:
+            seen.add(o)
+            todo.extend(o.operands)
+    return seen
 
 
 def _bind_params(e, op, region, loop):
