@@ -47,3 +47,15 @@ def to_dot(f: Function) -> str:
         lines.append(f"  {ids[a]} -> {ids[b]} [label={json.dumps(data['type'])}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def backward_slice(ops: list, values: list) -> list:
+    """The ops of ``ops`` (a block, in order) that ``values`` depend on, in block order."""
+    producer = {id(r): o for o in ops for r in o.results}
+    seen, todo = set(), list(values)
+    while todo:
+        o = producer.get(id(todo.pop()))
+        if o is not None and id(o) not in seen:
+            seen.add(id(o))
+            todo.extend(o.operands)
+    return [o for o in ops if id(o) in seen]

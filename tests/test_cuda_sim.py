@@ -254,3 +254,26 @@ func @grads_more(%x: f32[B,7,6,4], %w: f32[2,2,2,4], %xc: f32[B,3,5,5], %wc: f32
         again = keep(outs[0], dy)                    # an output feeds the next call without leaving the device
         np.testing.assert_array_equal(again[0].copy_to_host(), host[0] * (x + 1) + 1)
         assert keep.trace_count == 1 and np.array_equal(dx.copy_to_host(), x)
+
+    def test_region_results_smaller_than_the_loop_are_written_for_an_empty_batch():
+        """A [1,5] or 0-d result of a [B,5] run gets its own kernel over its own shape (B = 0 left it unset)."""
+        from flowc.backends import get_backend
+        from flowc.backends.reference import run
+        from flowc.ir.parser import parse_module
+        (f,) = parse_module("""
+func @f(%x: f32[B,5], %w: f32[1,5]) -> (f32[1,5], f32[B,5], f32[]) {
+  %0, %1, %2 = fusion(%x, %w) {kind = "loop"} : f32[1,5], f32[B,5], f32[] {
+  ^(%3: f32[B,5], %4: f32[1,5]):
+    %5 = constant() {value = dense<[2.0]> : f32[]} : f32[]
+    %6 = mul(%4, %5) : f32[1,5]
+    %7 = add(%3, %6) : f32[B,5]
+    yield %6, %7, %5
+  }
+  return %0, %1, %2
+}""")
+        c = get_backend("cuda").compile(f)
+        w = np.arange(5, dtype=np.float32).reshape(1, 5)
+        for batch in (0, 3):
+            x = np.ones((batch, 5), np.float32)
+            for got, want in zip(c(x, w), run(f, x, w)):
+                np.testing.assert_array_equal(np.asarray(got), want)

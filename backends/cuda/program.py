@@ -15,6 +15,7 @@ import numpy as np
 
 from flowc.backends.reference import RuntimeInputError
 from flowc.ir.core import Function, Op, Value
+from flowc.ir.graph import backward_slice
 from flowc.ir.printer import _Namer, print_function
 from flowc.ir.types import FlowcError, Sym, TensorType, broadcast_shapes
 
@@ -68,7 +69,30 @@ class Lowering:
 
     # -- a generated elementwise kernel ---------------------------------------------------------
     def loop(self, ops: list[Op], inputs: list[Value], outputs: list[Value], loop_shape):
-        """run(args, env) launching one generated kernel for ``ops`` (args: arrays for ``inputs``)."""
+        """run(args, env) launching one generated kernel for ``ops`` (args: arrays for ``inputs``).  Outputs
+        smaller than the loop get a kernel over their own shape, so they are written even when the loop
+        is empty (a [1,5] result of a [B,5] run with B = 0)."""
+        pad = len(loop_shape)
+        small = [k for k, v in enumerate(outputs)
+                 if (1,) * (pad - v.type.ndim) + tuple(v.type.shape) != tuple(loop_shape)]
+        if small:
+            parts = [(k, self.loop(backward_slice(ops, [v]), inputs, [v], v.type.shape)) for k, v in enumerate(outputs)
+                     if k in small]
+            full = [v for k, v in enumerate(outputs) if k not in small]
+            if full:
+                parts.append((None, self.loop(ops, inputs, full, loop_shape)))
+
+            def run_parts(args, env):
+                outs, rest = [None] * len(outputs), []
+                for k, part in parts:
+                    got = part(args, env)
+                    if k is None:
+                        rest = got
+                    else:
+                        outs[k] = got[0]
+                it = iter(rest)
+                return [o if o is not None else next(it) for o in outs]
+            return run_parts
         name = f"fused_{self.count}"
         self.count += 1
         src = generate(name, ops, inputs, outputs, loop_shape, self.comment)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from flowc.ir.graph import backward_slice
 from flowc.ir.types import Sym, TypeError_, broadcast_shapes
 
 from ..codegen import rules, storage
@@ -92,7 +93,7 @@ def _fusion(e, op):
         if k not in full:   # smaller than the loop: its own nest (written even when the loop is empty)
             shape = tuple(r.type.shape)
             with e.loops(shape) as idx:
-                get = _emit_body(e, [o for o in body if o in _deps(v, body)], shape, idx)
+                get = _emit_body(e, backward_slice(body, [v]), shape, idx)
                 e.emit(f"{out}{e.sub(idx)} = {get(v)}")
     with e.loops(loop) as idx:
         get = _emit_body(e, body, loop, idx)
@@ -103,18 +104,6 @@ def _fusion(e, op):
 
 def _padded(shape, loop) -> tuple:
     return (1,) * (len(loop) - len(shape)) + tuple(shape)
-
-
-def _deps(v, body) -> set:
-    """The body ops ``v`` depends on (a smaller result recomputes only those, over its own shape)."""
-    producer = {id(r): o for o in body for r in o.results}
-    seen, todo = set(), [v]
-    while todo:
-        o = producer.get(id(todo.pop()))
-        if o is not None and o not in seen:
-            seen.add(o)
-            todo.extend(o.operands)
-    return seen
 
 
 def _bind_params(e, op, region, loop):
