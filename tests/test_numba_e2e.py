@@ -305,6 +305,10 @@ def test_parallel_mode_default_and_bad_value(monkeypatch):
     monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "yes")
     with pytest.raises(fc.FlowcError, match="FLOWC_NUMBA_PARALLEL must be auto, 1 or 0, got 'yes'"):
         nb.generate(_fused(2048))
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "1")
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL_MIN", "lots")
+    with pytest.raises(fc.FlowcError, match="FLOWC_NUMBA_PARALLEL_MIN must be a non-negative integer"):
+        nb.generate(_fused(2048))
 
 
 def _vm_flags(addr: int) -> list[str]:

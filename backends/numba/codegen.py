@@ -79,6 +79,15 @@ def _threads() -> int:
     return int(n) if n and n.isdigit() else numba.config.NUMBA_NUM_THREADS
 
 
+def _parallel_min() -> int:
+    text = os.environ.get("FLOWC_NUMBA_PARALLEL_MIN", "")
+    if not text:
+        return PARALLEL_MIN
+    if not text.isdigit():
+        raise FlowcError(f"FLOWC_NUMBA_PARALLEL_MIN must be a non-negative integer, got {text!r}")
+    return int(text)
+
+
 def parallel_mode() -> str:
     """``FLOWC_NUMBA_PARALLEL``: ``auto`` (default; prange outside programs that call BLAS), ``1`` or ``0``;
     always ``0`` with one thread.  Part of the cache key, since it changes the generated code."""
@@ -207,7 +216,7 @@ class Emitter:
         n = 1
         for d in dims:
             n *= _SYM_GUESS if isinstance(d, Sym) else int(d)
-        return n >= int(os.environ.get("FLOWC_NUMBA_PARALLEL_MIN", PARALLEL_MIN)) and len(dims) > 0
+        return n >= _parallel_min() and len(dims) > 0
 
     def typed(self, expr: str, dtype: DType) -> str:
         """``expr`` converted to ``dtype``'s storage type (wraps ints, rounds f16)."""
