@@ -260,17 +260,7 @@ func @grads_more(%x: f32[B,7,6,4], %w: f32[2,2,2,4], %xc: f32[B,3,5,5], %wc: f32
         from flowc.backends import get_backend
         from flowc.backends.reference import run
         from flowc.ir.parser import parse_module
-        (f,) = parse_module("""
-func @f(%x: f32[B,5], %w: f32[1,5]) -> (f32[1,5], f32[B,5], f32[]) {
-  %0, %1, %2 = fusion(%x, %w) {kind = "loop"} : f32[1,5], f32[B,5], f32[] {
-  ^(%3: f32[B,5], %4: f32[1,5]):
-    %5 = constant() {value = dense<[2.0]> : f32[]} : f32[]
-    %6 = mul(%4, %5) : f32[1,5]
-    %7 = add(%3, %6) : f32[B,5]
-    yield %6, %7, %5
-  }
-  return %0, %1, %2
-}""")
+        f = parse_module((CORPUS / "region.fir").read_text())["small_results"]
         c = get_backend("cuda").compile(f)
         w = np.arange(5, dtype=np.float32).reshape(1, 5)
         for batch in (0, 3):

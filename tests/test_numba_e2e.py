@@ -265,20 +265,6 @@ def test_parallel_gathers_by_rank0_indices(i, k, monkeypatch):
         np.testing.assert_array_equal(got, want)
 
 
-_SMALL_RESULT = """
-func @f(%x: f32[B,5], %w: f32[1,5]) -> (f32[1,5], f32[B,5], f32[]) {
-  %0, %1, %2 = fusion(%x, %w) {kind = "loop"} : f32[1,5], f32[B,5], f32[] {
-  ^(%3: f32[B,5], %4: f32[1,5]):
-    %5 = constant() {value = dense<[2.0]> : f32[]} : f32[]
-    %6 = mul(%4, %5) : f32[1,5]
-    %7 = add(%3, %6) : f32[B,5]
-    yield %6, %7, %5
-  }
-  return %0, %1, %2
-}
-"""
-
-
 @pytest.mark.parametrize("parallel", ["0", "1"])
 def test_region_results_smaller_than_the_loop_get_their_own_nest(parallel, monkeypatch):
     """A [1,5] or 0-d result of a [B,5] region is computed over its own shape: written when B = 0, and
@@ -286,7 +272,7 @@ def test_region_results_smaller_than_the_loop_get_their_own_nest(parallel, monke
     monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", parallel)
     monkeypatch.setenv("FLOWC_NUMBA_PARALLEL_MIN", "1")
     monkeypatch.setenv("FLOWC_NUM_THREADS", "2")
-    (f,) = parse_module(_SMALL_RESULT)
+    f = parse_module((CORPUS / "region.fir").read_text())["small_results"]
     c = nb.compile(f)
     w = np.arange(5, dtype=np.float32).reshape(1, 5)
     for batch in (0, 3):
