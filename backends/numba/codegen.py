@@ -45,7 +45,6 @@ from __future__ import annotations
 import hashlib
 import keyword
 import os
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -152,7 +151,6 @@ class Emitter:
         self.used: set[str] = set(_RESERVED)
         self.vars: dict[int, str] = {}       # id(Value) -> array variable
         self.scalars: dict[int, str] = {}    # id(Value) -> scalar expression (rank-0 constants, hoisted reads)
-        self.rank0_reads: list[tuple[str, str]] = []   # (0-d array variable, its scalar): see KernelEmitter.build
         self.syms: dict[Sym, str] = {}
         self.helpers: set[str] = set()
         self.consts: list[tuple[str, np.ndarray]] = []
@@ -247,7 +245,6 @@ class Emitter:
             name = self.fresh("k")
             self.emit(f"{name} = np.full((), {lit}, {storage(v.type.dtype)})")
             self.vars[id(v)] = name
-            self.rank0_reads.append((name, lit))
         return self.vars[id(v)]
 
     def result_var(self, v: Value) -> str:
@@ -314,6 +311,12 @@ class Emitter:
             if isinstance(d, Sym) and want != d and want != 1:
                 self.emit(f"if {var}.shape[{j}] != {self.dim(want)}:")
                 self.emit(f"    raise ValueError('dim {d} of an operand does not match {want}')")
+
+    def at(self, v: Value, idx) -> str:
+        """``v``'s element at index ``idx`` (rules that compute their own indices read through this): a rank-0
+        value is its scalar, so no loop indexes a 0-d array (Numba's prange cannot)."""
+        lit = self.scalar(v)
+        return lit if lit is not None else f"{self.arr(v)}{self.sub(idx)}"
 
     def load(self, v: Value, out_shape, idx) -> str:
         """A scalar temp holding ``v`` at the loop position (a literal for inline scalars)."""
@@ -446,7 +449,6 @@ class KernelEmitter(Emitter):
         self.depth = 1
         self.used = set(_RESERVED)
         self.vars, self.scalars, self.syms = {}, {}, {}
-        self.rank0_reads = []
         self.helpers: set[str] = set()
         self.consts = []
         self.parallel = False
@@ -504,15 +506,12 @@ class KernelEmitter(Emitter):
                 s = self.fresh("s")
                 prologue.append(f"    {s} = {name}[()]")
                 self.bind_scalar(v, s)
-                self.rank0_reads.append((name, s))
             for axis, d in enumerate(v.type.shape):
                 if (isinstance(d, Sym) or int(d) != 1) and d not in self.syms:
                     s = self.fresh(f"n{len(self.syms)}")
                     self.syms[d] = s
                     prologue.append(f"    {s} = {name}.shape[{axis}]")
         out = rules[op.name](self, op)
-        for name, s in self.rank0_reads:    # rules that index 0-d arrays themselves (take, one_hot) read them too
-            self.lines = [re.sub(rf"\b{name}\[\(\)\]", s, line) for line in self.lines]
         outs = [out] if isinstance(out, str) or out is None else list(out)
         rets = [self.arr(r) if name is None else name for r, name in zip(op.results, outs)]
         self.emit("return " + ", ".join(rets) + ("," if len(rets) > 1 else ""))

@@ -105,12 +105,12 @@ def _fix(e, j, n):
 def _take(e, op):
     (xv, iv), t = op.operands, op.result.type
     axis, ni = op.attrs["axis"], iv.type.ndim
-    x, ix = e.arr(xv), e.arr(iv)
+    x = e.arr(xv)
     out = e.alloc(op.result)
     n = e.dim(xv.type.shape[axis])
     with e.loops(t.shape) as idx:
         j = e.fresh("j")
-        e.emit(f"{j} = np.int64({ix}{e.sub(idx[axis:axis + ni])})")
+        e.emit(f"{j} = np.int64({e.at(iv, idx[axis:axis + ni])})")
         _fix(e, j, n)
         src = list(idx[:axis]) + [j] + list(idx[axis + ni:])
         e.emit(f"{out}{e.sub(idx)} = {x}{e.sub(src)}")
@@ -120,10 +120,9 @@ def _take(e, op):
 @rules.register("one_hot")
 def _one_hot(e, op):
     (iv,), t = op.operands, op.result.type
-    ix = e.arr(iv)
     out = e.alloc(op.result)
     with e.loops(t.shape) as idx:
-        hit = f"{ix}{e.sub(idx[:-1])} == {idx[-1]}"
+        hit = f"{e.at(iv, idx[:-1])} == {idx[-1]}"
         e.emit(f"{out}{e.sub(idx)} = {e.typed(hit if t.dtype.is_bool else f'(1 if {hit} else 0)', t.dtype)}")
     return out
 
@@ -132,14 +131,14 @@ def _one_hot(e, op):
 def _scatter_add(e, op):
     (iv, uv), t = op.operands, op.result.type
     axis, ni = op.attrs["axis"], iv.type.ndim
-    ix, u = e.arr(iv), e.arr(uv)
+    u = e.arr(uv)
     acc = "np.float64" if t.dtype.is_float else "np.int64"
     buf = e.fresh("sc")
     e.emit(f"{buf} = np.zeros({e.shape(t.shape)}, {acc})")
     n = e.dim(op.attrs["size"])
     with e.loops(uv.type.shape, parallel=False) as idx:
         j = e.fresh("j")
-        e.emit(f"{j} = np.int64({ix}{e.sub(idx[axis:axis + ni])})")
+        e.emit(f"{j} = np.int64({e.at(iv, idx[axis:axis + ni])})")
         _fix(e, j, n)
         dst = list(idx[:axis]) + [j] + list(idx[axis + ni:])
         e.emit(f"{buf}{e.sub(dst)} += {u}{e.sub(idx)}")
