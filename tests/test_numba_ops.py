@@ -126,11 +126,11 @@ func @conv_chunked(%x: f32[B,32,32,64], %w: f32[7,7,32,8], %dy: f32[B,26,16,8]) 
 
 
 def test_conv_batch_split_into_gemm_chunks_matches_reference():
-    """A batch whose im2col columns exceed one chunk: the GEMM-per-chunk path (groups, dilation, NHWC, padding)."""
-    from flowc.backends.numba import kernels
+    """A batch whose patch matrix exceeds one chunk: the GEMM-per-chunk path (groups, dilation, NHWC, padding)."""
+    from flowc.backends.numba import image
     (f,) = parse_module(CHUNKED_CONV)
     n, rows, ohw = 8, 32 * 7 * 7, 26 * 16
-    chunk = kernels.COLS_MAX_ELEMENTS // (rows * ohw)
+    chunk = image.COLS_MAX_ELEMENTS // (rows * ohw)
     assert 1 < chunk < n and n % chunk, "want several items per chunk and a partial last chunk"
     args = inputs_for_sizes(f, seed=3, n=n)
     got, want = nb.compile(f)(*args), run(f, *args)
@@ -149,9 +149,9 @@ def inputs_for_sizes(f, seed: int, n: int):
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_max_pool_kernels_match_reference_with_ties_nan_and_padding(data):
-    """The pool kernels' unrolled interior paths (2x2, 3x3) and checked border path agree with the reference:
-    first maximum wins a tie, a nan wins its window, padding never wins."""
-    from flowc.backends.numba import kernels
+    """The NHWC pool kernels agree with the reference: first maximum wins a tie, a nan wins its window, padding
+    never wins."""
+    from flowc.backends.numba import image
     from flowc.backends.reference.nn import _max_pool2d
     from flowc.backends.reference.nn_grad import _maxpool_dx
     kh, kw = data.draw(st.sampled_from([(2, 2), (3, 3), (2, 3), (1, 1), (3, 1)]))
@@ -166,9 +166,11 @@ def test_max_pool_kernels_match_reference_with_ties_nan_and_padding(data):
     x[(special >= 0.04) & (special < 0.08)] = -np.inf
     padding = ((pt, pb), (pl, pr))
     want = _max_pool2d(x, (kh, kw), (sh, sw), padding, "NCHW")
-    got = kernels.max_pool2d(x, kh, kw, sh, sw, pt, pb, pl, pr)
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    got = image.max_pool2d_nhwc(nhwc, kh, kw, sh, sw, pt, pb, pl, pr).transpose(0, 3, 1, 2)
     np.testing.assert_array_equal(got, want)
     dy = rng.standard_normal(want.shape).astype(np.float32)
     want_dx = _maxpool_dx(x, dy, (kh, kw), (sh, sw), padding, "NCHW")
-    got_dx = kernels.max_pool2d_grad(x, dy, kh, kw, sh, sw, pt, pl)
+    got_dx = image.max_pool2d_grad_nhwc(nhwc, np.ascontiguousarray(dy.transpose(0, 2, 3, 1)), kh, kw, sh, sw, pt,
+                                        pl).transpose(0, 3, 1, 2)
     np.testing.assert_allclose(got_dx, want_dx, rtol=1e-6, atol=1e-6)   # overlapping windows: sum order

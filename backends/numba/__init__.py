@@ -10,7 +10,8 @@ with the package) and generated ones, one per distinct op or fusion-region text
 per function text and on disk (see :mod:`.cache`).  ``FLOWC_NUM_THREADS`` sets
 Numba's thread count.  Large loop nests run under ``prange`` in programs that make
 no BLAS call (``FLOWC_NUMBA_PARALLEL=auto``, the default; ``=1`` everywhere, ``=0``
-never; see ``codegen.parallel_mode``).
+never; see ``codegen.parallel_mode``).  Image ops run in NHWC (``PREFERRED_LAYOUT``, see
+:mod:`.image`), where every convolution is a plain GEMM.
 """
 from __future__ import annotations
 
@@ -18,4 +19,6 @@ from . import lower  # noqa: F401  (registers every lowering rule)
 from .codegen import NumbaLoweringError, generate, rules
 from .compiler import Compiled, NumbaBackendBug, compile
 
-__all__ = ["compile", "Compiled", "generate", "rules", "NumbaLoweringError", "NumbaBackendBug"]
+PREFERRED_LAYOUT = "NHWC"   # for the layout pass
+
+__all__ = ["PREFERRED_LAYOUT", "compile", "Compiled", "generate", "rules", "NumbaLoweringError", "NumbaBackendBug"]

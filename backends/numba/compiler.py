@@ -19,7 +19,7 @@ from flowc.backends.reference import RuntimeInputError, bind_inputs
 from flowc.ir.core import Function
 from flowc.ir.types import FlowcError
 
-from . import cache
+from . import cache, malloc
 from .codegen import Program, generate, storage_np
 
 _MEMORY: dict[str, "Compiled"] = {}
@@ -211,6 +211,7 @@ def _start_thread_pool():
 def compile(function: Function) -> Compiled:
     """Compile ``function`` (memoised per function text; machine code cached on disk)."""
     _set_threads()
+    malloc.tune()
     text = function.text(locs=True)
     with _LOCK:
         hit = _MEMORY.get(text)

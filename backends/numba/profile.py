@@ -77,7 +77,7 @@ def _helper_ops(program) -> dict[str, str]:
     """For each hand-written helper the program calls: the IR ops calling it (``conv2d x2, matmul``)."""
     names: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for lineno, line in enumerate(program.source.split("\n"), 1):
-        for helper in re.findall(r"= (\w+)\(", line):
+        for helper in set(re.findall(r"(?<![\w.])(\w+)\(", line)):     # bare calls, nested ones too
             op = program.op_at(lineno)
             m = re.search(r"= (\w+)\(", op or "")
             if m and not helper.startswith("k_"):

@@ -1,7 +1,8 @@
 """softmax/log_softmax, conv2d, pooling and LRN (and their gradients) via ``kernels``.
 
-The image kernels take NCHW input and OIHW weights; NHWC/HWIO operands are
-transposed (to contiguous copies) on the way in and the result on the way out.
+The image kernels (``image``) take NHWC images and HWIO filters; the layout pass
+gives this backend NHWC programs (``PREFERRED_LAYOUT``), and NCHW ops that remain
+(the pass not run) transpose at their edges.
 """
 from __future__ import annotations
 
@@ -30,73 +31,70 @@ rules.register("softmax")(_softmax_block(False))
 rules.register("log_softmax")(_softmax_block(True))
 
 
-def nchw(e, var, layout):
-    if layout == "NCHW":
-        return var
-    name = e.fresh("nchw")
-    e.emit(f"{name} = np.ascontiguousarray({e.helper('permute')}({var}, (0, 3, 1, 2)))")
-    return name
+# Image kernels take contiguous NHWC images and HWIO filters (see ``image``): operands in NCHW/OIHW are
+# transposed to contiguous copies on the way in and the result back on the way out.
+_TO_KERNEL = {False: (0, 2, 3, 1), True: (2, 3, 1, 0)}      # weights? -> NCHW->NHWC / OIHW->HWIO
+_FROM_KERNEL = {False: (0, 3, 1, 2), True: (3, 2, 0, 1)}
 
 
-def oihw(e, var, layout):
-    if layout == "NCHW":
-        return var
-    name = e.fresh("oihw")
-    e.emit(f"{name} = np.ascontiguousarray({e.helper('permute')}({var}, (3, 2, 0, 1)))")
-    return name
-
-
-def back(e, op, expr, layout, weights=False):
-    """Assign ``expr`` (an NCHW / OIHW result) to the op's result variable in its own layout."""
-    name = e.result_var(op.result)
-    perm = (2, 3, 1, 0) if weights else (0, 2, 3, 1)
-    if layout == "NCHW":
-        e.emit(f"{name} = {expr}")
+def operand(e, v, layout, weights=False):
+    """Operand ``v`` as the contiguous NHWC image (HWIO filter) the kernels read."""
+    var = e.fresh("cx")
+    if layout == "NHWC":
+        e.emit(f"{var} = np.ascontiguousarray({e.arr(v)})")
     else:
-        e.emit(f"{name} = np.ascontiguousarray({e.helper('permute')}({expr}, {perm}))")
+        e.emit(f"{var} = np.ascontiguousarray({e.helper('permute')}({e.arr(v)}, {_TO_KERNEL[weights]}))")
+    return var
+
+
+def result(e, op, call, layout, weights=False):
+    """Assign ``call`` (an NHWC / HWIO kernel result) to the op's result variable in its own layout."""
+    name = e.result_var(op.result)
+    if layout == "NHWC":
+        e.emit(f"{name} = {call}")
+    else:
+        e.emit(f"{name} = np.ascontiguousarray({e.helper('permute')}({call}, {_FROM_KERNEL[weights]}))")
     e.finish(name, op.result.type)
     return name
 
 
-def contiguous(e, var):
-    name = e.fresh("cx")
-    e.emit(f"{name} = np.ascontiguousarray({var})")
-    return name
+def _conv_attrs(a):
+    (sh, sw), (dh, dw), ((pt, pb), (pl, pr)) = a["strides"], a["dilation"], a["padding"]
+    return sh, sw, pt, pb, pl, pr, dh, dw
 
 
 @rules.register("conv2d")
 def _conv2d(e, op):
     a = op.attrs
-    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
-    w = oihw(e, contiguous(e, e.arr(op.operands[1])), a["layout"])
-    (sh, sw), (dh, dw), ((pt, pb), (pl, pr)) = a["strides"], a["dilation"], a["padding"]
-    call = f"{e.helper('conv2d')}({x}, {w}, {sh}, {sw}, {pt}, {pb}, {pl}, {pr}, {dh}, {dw}, {a['groups']})"
-    return back(e, op, call, a["layout"])
+    x, w = operand(e, op.operands[0], a["layout"]), operand(e, op.operands[1], a["layout"], weights=True)
+    sh, sw, pt, pb, pl, pr, dh, dw = _conv_attrs(a)
+    call = f"{e.helper('conv2d_nhwc')}({x}, {w}, {sh}, {sw}, {pt}, {pb}, {pl}, {pr}, {dh}, {dw}, {a['groups']})"
+    return result(e, op, call, a["layout"])
 
 
 @rules.register("conv2d_input_grad")
 def _conv_dx(e, op):
     a = op.attrs
-    dy = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
-    w = oihw(e, contiguous(e, e.arr(op.operands[1])), a["layout"])
-    (h, wd), (sh, sw), (dh, dw), ((pt, _), (pl, _)) = a["input_hw"], a["strides"], a["dilation"], a["padding"]
-    call = (f"{e.helper('conv2d_input_grad')}({dy}, {w}, {h}, {wd}, {sh}, {sw}, {pt}, {pl}, {dh}, {dw}, "
+    dy, w = operand(e, op.operands[0], a["layout"]), operand(e, op.operands[1], a["layout"], weights=True)
+    sh, sw, pt, _, pl, _, dh, dw = _conv_attrs(a)
+    h, wd = a["input_hw"]
+    call = (f"{e.helper('conv2d_input_grad_nhwc')}({dy}, {w}, {h}, {wd}, {sh}, {sw}, {pt}, {pl}, {dh}, {dw}, "
             f"{a['groups']})")
-    return back(e, op, call, a["layout"])
+    return result(e, op, call, a["layout"])
 
 
 @rules.register("conv2d_filter_grad")
 def _conv_dw(e, op):
     a = op.attrs
-    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
-    dy = nchw(e, contiguous(e, e.arr(op.operands[1])), a["layout"])
-    (kh, kw), (sh, sw), (dh, dw), ((pt, _), (pl, _)) = a["filter_hw"], a["strides"], a["dilation"], a["padding"]
-    call = (f"{e.helper('conv2d_filter_grad')}({x}, {dy}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, {dh}, {dw}, "
+    x, dy = operand(e, op.operands[0], a["layout"]), operand(e, op.operands[1], a["layout"])
+    sh, sw, pt, _, pl, _, dh, dw = _conv_attrs(a)
+    kh, kw = a["filter_hw"]
+    call = (f"{e.helper('conv2d_filter_grad_nhwc')}({x}, {dy}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, {dh}, {dw}, "
             f"{a['groups']})")
-    return back(e, op, call, a["layout"], weights=True)
+    return result(e, op, call, a["layout"], weights=True)
 
 
-for _rule in (_conv2d, _conv_dx, _conv_dw):      # im2col GEMMs through BLAS: see Emitter.want_parallel
+for _rule in (_conv2d, _conv_dx, _conv_dw):      # patch GEMMs through BLAS: see Emitter.want_parallel
     _rule.uses_blas = True
 
 
@@ -108,56 +106,56 @@ def _window(a):
 @rules.register("max_pool2d")
 def _max_pool(e, op):
     a = op.attrs
-    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    x = operand(e, op.operands[0], a["layout"])
     kh, kw, sh, sw, pt, pb, pl, pr = _window(a)
-    return back(e, op, f"{e.helper('max_pool2d')}({x}, {kh}, {kw}, {sh}, {sw}, {pt}, {pb}, {pl}, {pr})", a["layout"])
+    call = f"{e.helper('max_pool2d_nhwc')}({x}, {kh}, {kw}, {sh}, {sw}, {pt}, {pb}, {pl}, {pr})"
+    return result(e, op, call, a["layout"])
 
 
 @rules.register("max_pool2d_grad")
 def _max_pool_grad(e, op):
     a = op.attrs
-    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
-    dy = nchw(e, contiguous(e, e.arr(op.operands[1])), a["layout"])
+    x, dy = operand(e, op.operands[0], a["layout"]), operand(e, op.operands[1], a["layout"])
     kh, kw, sh, sw, pt, _, pl, _ = _window(a)
-    return back(e, op, f"{e.helper('max_pool2d_grad')}({x}, {dy}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl})", a["layout"])
+    call = f"{e.helper('max_pool2d_grad_nhwc')}({x}, {dy}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl})"
+    return result(e, op, call, a["layout"])
 
 
 @rules.register("avg_pool2d")
 def _avg_pool(e, op):
     a = op.attrs
-    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    x = operand(e, op.operands[0], a["layout"])
     kh, kw, sh, sw, pt, pb, pl, pr = _window(a)
-    call = (f"{e.helper('avg_pool2d')}({x}, {kh}, {kw}, {sh}, {sw}, {pt}, {pb}, {pl}, {pr}, "
+    call = (f"{e.helper('avg_pool2d_nhwc')}({x}, {kh}, {kw}, {sh}, {sw}, {pt}, {pb}, {pl}, {pr}, "
             f"{a['count_include_pad']})")
-    return back(e, op, call, a["layout"])
+    return result(e, op, call, a["layout"])
 
 
 @rules.register("avg_pool2d_grad")
 def _avg_pool_grad(e, op):
     a = op.attrs
-    dy = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
+    dy = operand(e, op.operands[0], a["layout"])
     kh, kw, sh, sw, pt, _, pl, _ = _window(a)
     h, wd = a["input_hw"]
-    call = (f"{e.helper('avg_pool2d_grad')}({dy}, {h}, {wd}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, "
+    call = (f"{e.helper('avg_pool2d_grad_nhwc')}({dy}, {h}, {wd}, {kh}, {kw}, {sh}, {sw}, {pt}, {pl}, "
             f"{a['count_include_pad']})")
-    return back(e, op, call, a["layout"])
+    return result(e, op, call, a["layout"])
 
 
 @rules.register("local_response_norm")
 def _lrn(e, op):
     a = op.attrs
-    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
-    call = f"{e.helper('lrn')}({x}, {a['size']}, {a['alpha']!r}, {a['beta']!r}, {a['k']!r})"
-    return back(e, op, call, a["layout"])
+    x = operand(e, op.operands[0], a["layout"])
+    call = f"{e.helper('lrn_nhwc')}({x}, {a['size']}, {a['alpha']!r}, {a['beta']!r}, {a['k']!r})"
+    return result(e, op, call, a["layout"])
 
 
 @rules.register("local_response_norm_grad")
 def _lrn_grad(e, op):
     a = op.attrs
-    x = nchw(e, contiguous(e, e.arr(op.operands[0])), a["layout"])
-    dy = nchw(e, contiguous(e, e.arr(op.operands[1])), a["layout"])
-    call = f"{e.helper('lrn_grad')}({x}, {dy}, {a['size']}, {a['alpha']!r}, {a['beta']!r}, {a['k']!r})"
-    return back(e, op, call, a["layout"])
+    x, dy = operand(e, op.operands[0], a["layout"]), operand(e, op.operands[1], a["layout"])
+    call = f"{e.helper('lrn_grad_nhwc')}({x}, {dy}, {a['size']}, {a['alpha']!r}, {a['beta']!r}, {a['k']!r})"
+    return result(e, op, call, a["layout"])
 
 
 # The image ops are single calls into ``kernels`` (compiled once, cached with the package): emitted in the

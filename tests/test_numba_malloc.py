@@ -1,0 +1,45 @@
+"""The Numba backend keeps freed memory in the process (``backends/numba/malloc.py``)."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from flowc.ir.types import FlowcError
+
+GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+# A step with 8 MB intermediates (a matmul result, its relu) freed at the end of every call.
+FAULTS = """
+import resource, numpy as np, flowc as fc
+f = fc.jit(lambda x, w: fc.nn.relu(x @ w) * 2.0 + 1.0, backend="numba")
+x = np.ones((2048, 1024), np.float32); w = np.ones((1024, 1024), np.float32) / 1024
+for _ in range(3): f(x, w)
+m0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5): f(x, w)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - m0) / 5)
+"""
+
+
+def _faults_per_call(mode: str) -> float:
+    env = {**os.environ, "FLOWC_MALLOC": mode}
+    out = subprocess.run([sys.executable, "-c", FAULTS], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return float(out.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not GLIBC, reason="the thresholds are glibc's")
+def test_repeated_calls_reuse_memory_instead_of_faulting_it_in_again():
+    system = _faults_per_call("system")
+    assert system > 500, f"glibc's defaults should re-map the 8 MB intermediates (got {system} faults per call)"
+    assert _faults_per_call("retain") < 50
+
+
+def test_bad_setting_is_a_one_line_error(monkeypatch):
+    from flowc.backends.numba import malloc
+    monkeypatch.setenv("FLOWC_MALLOC", "jemalloc")
+    with pytest.raises(FlowcError, match="FLOWC_MALLOC must be 'retain' or 'system', got 'jemalloc'"):
+        malloc.tune()
