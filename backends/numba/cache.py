@@ -34,14 +34,15 @@ def cache_dir() -> Path:
     return Path(root) / "numba"
 
 
-HAND_WRITTEN = ("kernels.py", "fastmath.py", "runtime.py", "image.py")
+HAND_WRITTEN = ("kernels.py", "fastmath.py", "runtime.py", "image.py", "blas.py")
 
 
 @functools.lru_cache(maxsize=None)
 def kernels_digest() -> str:
     """Programs link the hand-written kernels into their machine code: a change to them must miss the cache."""
     here = Path(__file__).parent
-    return _digest("".join((here / name).read_text() for name in HAND_WRITTEN))
+    from .blas import PROVIDER
+    return _digest("".join((here / name).read_text() for name in HAND_WRITTEN) + PROVIDER)
 
 
 def cache_key(function_text: str) -> str:

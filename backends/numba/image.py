@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .blas import gemm
 from .runtime import advise, jit
 
 # -- convolution (NHWC input, HWIO weights) ---------------------------------------------------------
@@ -102,6 +103,11 @@ def _patches_add(dP, dx, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
 
 
 @jit
+def _product(a, b):
+    return gemm(a, b, np.empty((a.shape[0], b.shape[1]), a.dtype))
+
+
+@jit
 def _group(x, g, groups):
     """Channels of group ``g`` as a contiguous NHWC array (``x`` itself when there is one group)."""
     if groups == 1:
@@ -125,9 +131,9 @@ def conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups):
         for g in range(groups):
             P = _patches(_group(x, g, groups), b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
             if groups == 1:
-                np.dot(P, wm, rows)                       # the GEMM writes the NHWC rows in place
+                gemm(P, wm, rows)                         # the GEMM writes the NHWC rows in place
             else:
-                rows[:, g * og:(g + 1) * og] = np.dot(P, np.ascontiguousarray(wm[:, g * og:(g + 1) * og]))
+                rows[:, g * og:(g + 1) * og] = _product(P, wm[:, g * og:(g + 1) * og])
     return out.reshape((n, oh, ow, o))
 
 
@@ -150,9 +156,9 @@ def conv2d_input_grad_nhwc(dy, w, h, wd, sh, sw, pt, pl, dh, dw, groups):
             dP = advise(np.empty((nb * ohw, kk), dy.dtype))
             rows = dyf[b0 * ohw:(b0 + nb) * ohw]                                  # C-contiguous: no copy
             if groups == 1:
-                np.dot(rows, wt, dP)
+                gemm(rows, wt, dP)
             else:
-                np.dot(np.ascontiguousarray(rows[:, g * og:(g + 1) * og]), wt, dP)
+                gemm(rows[:, g * og:(g + 1) * og], wt, dP)
             _patches_add(dP, dxg, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
         if groups > 1:
             dx[:, :, :, g * cg:(g + 1) * cg] = dxg
@@ -176,9 +182,9 @@ def conv2d_filter_grad_nhwc(x, dy, kh, kw, sh, sw, pt, pl, dh, dw, groups):
             P = _patches(_group(x, g, groups), b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
             rows = dyf[b0 * ohw:(b0 + nb) * ohw]
             if groups == 1:
-                dwm += np.dot(P.T, rows)
+                dwm += _product(P.T, rows)
             else:
-                dwm[:, g * og:(g + 1) * og] += np.dot(P.T, np.ascontiguousarray(rows[:, g * og:(g + 1) * og]))
+                dwm[:, g * og:(g + 1) * og] += _product(P.T, rows[:, g * og:(g + 1) * og])
     return dwm.reshape((kh, kw, cg, o))
 
 

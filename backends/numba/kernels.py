@@ -16,6 +16,7 @@ import math
 import numba
 import numpy as np
 
+from .blas import gemm
 from .fastmath import fast_exp, fast_log, fast_log1p, fast_sigmoid, fast_tanh  # noqa: F401 (program helpers)
 from .image import (avg_pool2d_grad_nhwc, avg_pool2d_nhwc, conv2d_filter_grad_nhwc,  # noqa: F401 (program helpers)
                     conv2d_input_grad_nhwc, conv2d_nhwc, lrn_grad_nhwc, lrn_nhwc, max_pool2d_grad_nhwc,
@@ -29,7 +30,7 @@ from .runtime import _JIT, HUGE_MIN, _blas_ready, advise, jit  # noqa: F401 (pro
 def matmul2d(x, y):
     """A float matrix product through BLAS (any input layout; a C-contiguous result)."""
     out = advise(np.empty((x.shape[0], y.shape[1]), x.dtype))     # operands share a dtype (IR rule)
-    return np.dot(_blas_ready(x), _blas_ready(y), out)
+    return gemm(x, y, out)
 
 
 @jit

@@ -1,0 +1,127 @@
+"""Matrix products through numpy's own OpenBLAS rather than the one Numba's ``np.dot`` calls.
+
+Numba's ``np.dot`` calls scipy's BLAS (``scipy.linalg.cython_blas``); the numpy wheels bundle a newer
+OpenBLAS (0.3.31 against scipy's 0.3.30 here) with small-matrix sgemm kernels.  Measured on these 2-core
+VMs, same shapes, same process: [8,9216]x[9216,4096] 14.9 vs 19.1 ms, [64,3136]x[3136,1024] 3.2 vs 7.8 ms,
+[128,1024]x[1024,1024] 1.7 vs 3.6 ms -- the fully connected layers of AlexNet, the MNIST CNN and the W4 MLP.
+
+Generated code calls the symbols ``flowc_cblas_sgemm``/``flowc_cblas_dgemm`` (cblas row-major signature,
+64-bit integers), bound at import to numpy's ``scipy_cblas_?gemm64_`` when numpy ships that library, else to
+a fallback compiled here around ``np.dot``.  Binding by name keeps disk-cached code valid either way.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+
+import numba
+import numba.extending
+import numpy as np
+from llvmlite import binding, ir
+from numba.core import cgutils
+
+from .runtime import _blas_ready, jit
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_SYMBOLS = {"s": "flowc_cblas_sgemm", "d": "flowc_cblas_dgemm"}
+
+
+def _numpy_openblas() -> dict[str, int]:
+    """Addresses of numpy's bundled cblas sgemm/dgemm (ILP64 scipy-openblas), or {} when it has none."""
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "libscipy_openblas64_*"))
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+            return {k: ctypes.cast(getattr(lib, f"scipy_cblas_{k}gemm64_"), ctypes.c_void_p).value for k in "sd"}
+        except (OSError, AttributeError):
+            continue
+    return {}
+
+
+def _fallback(kind: str) -> int:
+    """A cblas-shaped gemm (row-major, alpha=1, beta=0) over Numba's np.dot, for numpy builds without
+    scipy-openblas."""
+    ft = numba.float32 if kind == "s" else numba.float64
+    i64, i32, ptr = numba.int64, numba.int32, numba.types.CPointer(ft)
+    sig = numba.types.void(i32, i32, i32, i64, i64, i64, ft, ptr, i64, ptr, i64, ft, ptr, i64)
+
+    @numba.cfunc(sig, cache=True)
+    def gemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        A = numba.carray(a, (m, lda) if ta == _NO_TRANS else (k, lda))
+        B = numba.carray(b, (k, ldb) if tb == _NO_TRANS else (n, ldb))
+        opa = A[:, :k] if ta == _NO_TRANS else A[:, :m].T
+        opb = B[:, :n] if tb == _NO_TRANS else B[:, :k].T
+        C = numba.carray(c, (m, ldc))
+        C[:, :n] = np.dot(np.ascontiguousarray(opa), np.ascontiguousarray(opb))
+    return gemm.address
+
+
+ADDRESSES = _numpy_openblas()
+PROVIDER = "numpy-openblas" if ADDRESSES else "numba-np.dot"
+for _k, _name in _SYMBOLS.items():
+    binding.add_symbol(_name, ADDRESSES.get(_k) or _fallback(_k))
+
+
+def _gemm_intrinsic(kind: str):
+    ft = ir.FloatType() if kind == "s" else ir.DoubleType()
+
+    @numba.extending.intrinsic
+    def call(typingctx, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+        def codegen(context, builder, signature, args):
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            p = ft.as_pointer()
+            fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, ft, p, i64, p, i64, ft, p, i64])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, _SYMBOLS[kind])
+            ta_, tb_, m_, n_, k_, a_, lda_, b_, ldb_, c_, ldc_ = args
+            builder.call(fn, [ir.Constant(i32, _ROW_MAJOR), builder.trunc(ta_, i32), builder.trunc(tb_, i32),
+                              m_, n_, k_, ir.Constant(ft, 1.0), builder.inttoptr(a_, p), lda_,
+                              builder.inttoptr(b_, p), ldb_, ir.Constant(ft, 0.0), builder.inttoptr(c_, p), ldc_])
+            return context.get_dummy_value()
+        i64, up = numba.types.int64, numba.types.uintp
+        return numba.types.void(i64, i64, i64, i64, i64, i64, up, i64, up, i64, up, i64), codegen
+    return call
+
+
+_sgemm, _dgemm = _gemm_intrinsic("s"), _gemm_intrinsic("d")
+
+
+def _operand(x):
+    """(transpose flag, leading dimension) of a C- or Fortran-ordered matrix, as row-major cblas sees it."""
+
+
+@numba.extending.overload(_operand)
+def _operand_impl(x):
+    if x.layout == "C":
+        return lambda x: (_NO_TRANS, max(1, x.shape[1]))
+    return lambda x: (_TRANS, max(1, x.shape[0]))          # a Fortran-ordered matrix is a transposed C one
+
+
+def _call(a, b, out, ta, lda, tb, ldb):
+    """The dtype's cblas gemm."""
+
+
+@numba.extending.overload(_call)
+def _call_impl(a, b, out, ta, lda, tb, ldb):
+    f = _sgemm if out.dtype == numba.float32 else _dgemm
+
+    def impl(a, b, out, ta, lda, tb, ldb):
+        m, k, n = a.shape[0], a.shape[1], b.shape[1]
+        f(ta, tb, m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb, out.ctypes.data, max(1, n))
+    return impl
+
+
+@jit
+def gemm(a, b, out):
+    """out = a @ b for float32/float64 matrices (any layout; ``out`` C-contiguous), returned."""
+    a, b = _blas_ready(a), _blas_ready(b)
+    m, k, n = a.shape[0], a.shape[1], b.shape[1]
+    if m == 0 or n == 0:
+        return out
+    if k == 0:
+        out[...] = 0
+        return out
+    ta, lda = _operand(a)
+    tb, ldb = _operand(b)
+    _call(a, b, out, ta, lda, tb, ldb)
+    return out

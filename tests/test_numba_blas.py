@@ -1,0 +1,69 @@
+"""``blas.gemm``: matrix products through numpy's OpenBLAS, bound by symbol name (``backends/numba/blas.py``)."""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowc.backends.numba import blas
+
+
+def _layout(a, kind):
+    if kind == "F":
+        return np.asfortranarray(a)
+    if kind == "strided":                     # neither C nor F: gemm copies it first
+        wide = np.zeros((a.shape[0], 2 * a.shape[1]), a.dtype)
+        wide[:, ::2] = a
+        return wide[:, ::2]
+    return a
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(0, 9), k=st.integers(0, 9), n=st.integers(0, 9), dtype=st.sampled_from([np.float32, np.float64]),
+       la=st.sampled_from(["C", "F", "strided"]), lb=st.sampled_from(["C", "F", "strided"]),
+       seed=st.integers(0, 2 ** 16))
+def test_gemm_matches_numpy_for_every_layout_dtype_and_empty_dim(m, k, n, dtype, la, lb, seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    a0, b0 = a.copy(), b.copy()
+    out = np.full((m, n), np.nan, dtype)
+    got = blas.gemm(_layout(a, la), _layout(b, lb), out)
+    assert got is out or np.shares_memory(got, out)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(a, a0), np.testing.assert_array_equal(b, b0)
+
+
+@pytest.mark.parametrize("kind,dtype", [("s", np.float32), ("d", np.float64)])
+def test_fallback_gemm_for_numpy_builds_without_openblas(kind, dtype):
+    """The cblas-shaped fallback (row-major, alpha 1, beta 0, either operand transposed) agrees with numpy."""
+    ct = ctypes.c_float if kind == "s" else ctypes.c_double
+    p = ctypes.POINTER(ct)
+    fn = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, ctypes.c_int64,
+                          ctypes.c_int64, ct, p, ctypes.c_int64, p, ctypes.c_int64, ct, p,
+                          ctypes.c_int64)(blas._fallback(kind))
+    rng = np.random.default_rng(0)
+    m, k, n = 4, 6, 3
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    for ta, A, lda in ((111, a, k), (112, np.ascontiguousarray(a.T), m)):
+        for tb, B, ldb in ((111, b, n), (112, np.ascontiguousarray(b.T), k)):
+            out = np.zeros((m, n), dtype)
+            fn(101, ta, tb, m, n, k, 1.0, A.ctypes.data_as(p), lda, B.ctypes.data_as(p), ldb, 0.0,
+               out.ctypes.data_as(p), n)
+            np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_provider_is_part_of_the_cache_key():
+    from flowc.backends.numba import cache
+    assert blas.PROVIDER in ("numpy-openblas", "numba-np.dot")
+    cache.kernels_digest.cache_clear()
+    before = cache.kernels_digest()
+    try:
+        blas.PROVIDER, saved = "other", blas.PROVIDER
+        cache.kernels_digest.cache_clear()
+        assert cache.kernels_digest() != before
+    finally:
+        blas.PROVIDER = saved
+        cache.kernels_digest.cache_clear()
