@@ -22,7 +22,7 @@ def _case(name: str):
     import flowc as fc
     import numba_compile
     if name == "cnn":
-        return numba_compile._cnn_case(64, 2)[:2]
+        return numba_compile._cnn_case(64, int(os.environ.get("OPT", "2")))[:2]
     if name == "w4":
         return numba_compile._mlp_case((784, 1024, 1024, 10), 128, 2)[:2]
     if name == "w2":

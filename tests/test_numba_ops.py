@@ -129,9 +129,10 @@ def test_conv_batch_split_into_gemm_chunks_matches_reference():
     """A batch whose patch matrix exceeds one chunk: the GEMM-per-chunk path (groups, dilation, NHWC, padding)."""
     from flowc.backends.numba import image
     (f,) = parse_module(CHUNKED_CONV)
-    n, rows, ohw = 8, 32 * 7 * 7, 26 * 16
-    chunk = image.COLS_MAX_ELEMENTS // (rows * ohw)
+    n, rows, ohw = 9, 32 * 7 * 7, 26 * 16
+    chunk = image._batch_chunk(rows, ohw, n)
     assert 1 < chunk < n and n % chunk, "want several items per chunk and a partial last chunk"
+    assert chunk <= image.COLS_MAX_ELEMENTS // (rows * ohw)
     args = inputs_for_sizes(f, seed=3, n=n)
     got, want = nb.compile(f)(*args), run(f, *args)
     for k, (g, w) in enumerate(zip(got, want)):
