@@ -20,13 +20,15 @@ from .base import Pass, get_pass
 PIPELINES: dict[int, list[str]] = {
     0: [],
     1: ["fold", "simplify", "cse", "dce"],
-    2: ["fold", "simplify", "cse", "dce", "fusion"],
+    2: ["fold", "simplify", "cse", "dce", "layout", "fusion"],
     3: ["fold", "simplify", "cse", "dce", "layout", "fusion", "memory"],
 }
 
 # What ``fc.jit`` and the CLI use unless told otherwise.  Fusion (level 2) is on by default: on the Numba
 # backend it cut the MNIST CNN step from 214 to about 105 ms and its cold compile from 28 to 8-10 s (4x fewer
-# kernels to compile), and the W4 MLP step from 23 to 10 ms.  Level 3's layout and memory passes stay opt-in.
+# kernels to compile), and the W4 MLP step from 23 to 10 ms.  Layout joined level 2 once the Numba image
+# kernels became NHWC: without it an NCHW model transposes around every image op.  Level 3 adds the memory
+# plan (an analysis).
 DEFAULT_OPT_LEVEL = 2
 
 
