@@ -6,11 +6,12 @@ allocates and frees the same intermediates on every call, so each call re-maps t
 costs a page fault on first touch: 1.6 us per page measured on these VMs (6.4 MB: 2.6 ms).  The MNIST CNN
 step took about 5,000 such faults per call, 17 ms of its 113 ms.
 
-``tune`` fixes glibc's thresholds the way allocators built for this (jemalloc, tcmalloc) behave: blocks
-under 32 MB come from the heap, and up to ``TRIM_BYTES`` of free heap top is kept for the next call.
-Blocks of 32 MB and more are still mapped afresh; ``kernels.advise`` backs those with huge pages.  The
-settings are process-wide (glibc has no per-library ones), so ``FLOWC_MALLOC=system`` leaves glibc's
-defaults alone.
+``tune`` sets glibc up the way allocators built for this (jemalloc, tcmalloc) behave: every block comes
+from the heap (no per-block ``mmap``, whatever its size), and up to ``TRIM_BYTES`` of free heap top is kept
+for the next call.  W0 (a 64 MB result per call, which glibc always maps afresh above 32 MB, even advised as
+huge pages) went 12-13 -> 4.0-4.5 ms.  The price is the allocator's usual one: memory a program frees stays
+with the process for reuse instead of going back to the system.  The settings are process-wide (glibc has
+no per-library ones), so ``FLOWC_MALLOC=system`` leaves glibc's defaults alone.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ import platform
 
 from flowc.ir.types import FlowcError
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-MMAP_BYTES = 32 << 20           # glibc's own ceiling for its moving threshold
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+MMAP_BYTES = 32 << 20           # glibc's own ceiling for its moving threshold (moot while M_MMAP_MAX is 0)
 TRIM_BYTES = 256 << 20
 _DONE: list[bool] = []
 
@@ -40,6 +41,7 @@ def tune() -> bool:
         except (OSError, AttributeError):
             mallopt = None
         if mallopt is not None:
-            applied = bool(mallopt(M_MMAP_THRESHOLD, MMAP_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_BYTES))
+            applied = all(mallopt(k, v) for k, v in ((M_MMAP_THRESHOLD, MMAP_BYTES), (M_MMAP_MAX, 0),
+                                                     (M_TRIM_THRESHOLD, TRIM_BYTES)))
     _DONE.append(applied)
     return applied
