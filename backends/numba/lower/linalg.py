@@ -1,9 +1,9 @@
-"""matmul: ``np.dot`` (BLAS) on contiguous 2-D float blocks, looping over broadcast batch dims.
+"""matmul: BLAS gemm on contiguous 2-D float blocks, looping over broadcast batch dims.
 
 The common case, a float matrix times a matrix, is a call in the program itself to
 ``kernels.matmul2d`` (compiled once per dtype/layout, cached with the package), which
 calls numpy's OpenBLAS through ``blas.gemm`` (faster than the BLAS behind Numba's
-``np.dot`` here); batched products still use ``np.dot``.
+``np.dot`` here); batched products call ``gemm`` per batch item, into the result.
 
 1-D operands are promoted to a row/column and the result reshaped to the
 declared type (numpy.matmul's rules).  Integer matmul has no BLAS: a plain
@@ -58,7 +58,7 @@ def _matmul_general(e, op):
         a, b = f"{x2}[{', '.join(bx)}]" if bx else x2, f"{y2}[{', '.join(by)}]" if by else y2
         dst = f"{out}[{', '.join(idx)}]" if idx else out
         if xt.dtype.is_float:
-            e.emit(f"{dst}[:, :] = np.dot({a}, {b})")
+            e.emit(f"{e.helper('gemm')}({a}, {b}, {dst})")
         else:
             i, j, kk, s = e.fresh("i"), e.fresh("j"), e.fresh("k"), e.fresh("s")
             with e.block(f"for {i} in range({e.dim(m)}):"):
