@@ -21,7 +21,7 @@ import numpy as np
 from llvmlite import binding, ir
 from numba.core import cgutils
 
-from .runtime import _blas_ready, jit
+from .runtime import jit
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _SYMBOLS = {"s": "flowc_cblas_sgemm", "d": "flowc_cblas_dgemm"}
@@ -84,6 +84,17 @@ def _gemm_intrinsic(kind: str):
 
 
 _sgemm, _dgemm = _gemm_intrinsic("s"), _gemm_intrinsic("d")
+
+
+def _blas_ready(x):
+    """x itself when BLAS can read it (C or Fortran order: a transposed operand is not copied), else a C copy."""
+
+
+@numba.extending.overload(_blas_ready)
+def _blas_ready_impl(x):
+    if x.layout in ("C", "F"):
+        return lambda x: x
+    return lambda x: np.ascontiguousarray(x)
 
 
 def _operand(x):

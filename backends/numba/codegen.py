@@ -257,8 +257,8 @@ class Emitter:
         return name
 
     def new_array(self, t: TensorType, init: str = "empty") -> str:
-        """An allocation expression; arrays that may reach ``kernels.HUGE_MIN`` bytes get huge pages."""
-        from .kernels import HUGE_MIN
+        """An allocation expression; arrays that may reach ``runtime.HUGE_MIN`` bytes get huge pages."""
+        from .runtime import HUGE_MIN
         expr = f"np.{init}({self.shape(t.shape)}, {storage(t.dtype)})"
         n, syms = num_elements(t.shape)
         if not syms and n * storage_np(t.dtype).itemsize < HUGE_MIN:

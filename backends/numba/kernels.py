@@ -21,7 +21,7 @@ from .fastmath import fast_exp, fast_log, fast_log1p, fast_sigmoid, fast_tanh  #
 from .image import (avg_pool2d_grad_nhwc, avg_pool2d_nhwc, conv2d_filter_grad_nhwc,  # noqa: F401 (program helpers)
                     conv2d_input_grad_nhwc, conv2d_nhwc, lrn_grad_nhwc, lrn_nhwc, max_pool2d_grad_nhwc,
                     max_pool2d_nhwc)
-from .runtime import _JIT, HUGE_MIN, _blas_ready, advise, jit  # noqa: F401 (program helpers)
+from .runtime import _JIT, advise, jit  # noqa: F401 (advise: a program helper)
 
 # -- matmul ---------------------------------------------------------------------------------------
 

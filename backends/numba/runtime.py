@@ -1,4 +1,4 @@
-"""What every hand-written kernel shares: Numba options, huge-page allocation, BLAS-ready operands.
+"""What every hand-written kernel shares: Numba options and huge-page allocation.
 
 Its own module so that :mod:`.kernels` and :mod:`.image` both build on it without importing each other.
 """
@@ -56,16 +56,3 @@ def advise(a):
             _madvise(lo, hi - lo, np.int32(_MADV_HUGEPAGE))
             _madvise(lo, hi - lo, np.int32(_MADV_POPULATE_WRITE))    # EINVAL before Linux 5.14: harmless
     return a
-
-
-# -- BLAS operands -------------------------------------------------------------------------------
-
-def _blas_ready(x):
-    """x itself when BLAS can read it (C or Fortran order: a transposed operand is not copied), else a C copy."""
-
-
-@numba.extending.overload(_blas_ready)
-def _blas_ready_impl(x):
-    if x.layout in ("C", "F"):
-        return lambda x: x
-    return lambda x: np.ascontiguousarray(x)
