@@ -1,6 +1,6 @@
 """Where a Numba-backend training step spends its time: a per-kernel table (run on demand, never in CI).
 
-    python benchmarks/numba_profile.py [--only cnn,w4,w2] [--reps 5]
+    python benchmarks/numba_profile.py [--only cnn,w4,w2] [--reps 5] [--opt-level 2]
 
 The steps of the benchmarks, profiled with ``Compiled.profile`` (what ``flowc profile`` prints for a
 function in a file; see ``flowc/backends/numba/profile.py`` for how the table is measured).
@@ -18,13 +18,13 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 
 
-def _case(name: str):
+def _case(name: str, opt_level: int):
     import flowc as fc
     import numba_compile
     if name == "cnn":
-        return numba_compile._cnn_case(64, int(os.environ.get("OPT", "2")))[:2]
+        return numba_compile._cnn_case(64, opt_level)[:2]
     if name == "w4":
-        return numba_compile._mlp_case((784, 1024, 1024, 10), 128, 2)[:2]
+        return numba_compile._mlp_case((784, 1024, 1024, 10), 128, opt_level)[:2]
     if name == "w2":
         rng = np.random.default_rng(0)
         f = fc.jit(lambda z, y: fc.value_and_grad(lambda z: fc.nn.softmax_cross_entropy(z, y))(z),
@@ -39,9 +39,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="cnn")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--opt-level", type=int, default=2)
     a = ap.parse_args(argv)
     for name in a.only.split(","):
-        step, args = _case(name)
+        step, args = _case(name, a.opt_level)
         compiled = step.lower(*args).compile()
         print(f"{name}:")
         print(table(*compiled.profile(*fc.pytree.flatten(args)[0], reps=a.reps)))
