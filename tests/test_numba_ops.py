@@ -175,3 +175,31 @@ def test_max_pool_kernels_match_reference_with_ties_nan_and_padding(data):
     got_dx = image.max_pool2d_grad_nhwc(nhwc, np.ascontiguousarray(dy.transpose(0, 2, 3, 1)), kh, kw, sh, sw, pt,
                                         pl).transpose(0, 3, 1, 2)
     np.testing.assert_allclose(got_dx, want_dx, rtol=1e-6, atol=1e-6)   # overlapping windows: sum order
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_avg_pool_kernels_match_reference_with_padding_and_both_counts(data):
+    """The NHWC average-pool kernels agree with the reference for border windows, with and without padding
+    taps in the count."""
+    from flowc.backends.numba import image
+    from flowc.backends.reference.nn import _avg_pool2d
+    from flowc.backends.reference.nn_grad import _avgpool_dx
+    kh, kw = data.draw(st.sampled_from([(2, 2), (3, 3), (2, 3), (1, 1), (3, 1)]))
+    sh, sw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    pt, pb = data.draw(st.integers(0, kh - 1)), data.draw(st.integers(0, kh - 1))
+    pl, pr = data.draw(st.integers(0, kw - 1)), data.draw(st.integers(0, kw - 1))
+    h, w = data.draw(st.integers(kh, 9)), data.draw(st.integers(kw, 9))
+    include = data.draw(st.booleans())
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
+    x = rng.standard_normal((2, 3, h, w)).astype(np.float32)
+    padding = ((pt, pb), (pl, pr))
+    want = _avg_pool2d(x, (kh, kw), (sh, sw), padding, "NCHW", include)
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    got = image.avg_pool2d_nhwc(nhwc, kh, kw, sh, sw, pt, pb, pl, pr, include).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    dy = rng.standard_normal(want.shape).astype(np.float32)
+    want_dx = _avgpool_dx(dy, (h, w), (kh, kw), (sh, sw), padding, "NCHW", include)
+    got_dx = image.avg_pool2d_grad_nhwc(np.ascontiguousarray(dy.transpose(0, 2, 3, 1)), h, w, kh, kw, sh, sw, pt,
+                                        pl, include).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got_dx, want_dx, rtol=1e-5, atol=1e-6)

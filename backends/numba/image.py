@@ -201,6 +201,13 @@ def _max_tap(best, v):
 
 
 @jit
+def _taps(o, stride, pad, k, size):
+    """[lo, hi): the window taps of output position ``o`` that land inside [0, size) (padding skipped)."""
+    start = o * stride - pad
+    return max(0, -start), min(k, size - start)
+
+
+@jit
 def max_pool2d_nhwc(x, kh, kw, sh, sw, pt, pb, pl, pr):
     n, h, wd, c = x.shape
     oh, ow = _out_size(h, kh, sh, pt, pb, 1), _out_size(wd, kw, sw, pl, pr, 1)
@@ -210,14 +217,13 @@ def max_pool2d_nhwc(x, kh, kw, sh, sw, pt, pb, pl, pr):
             for q in range(ow):
                 for k in range(c):
                     out[b, p, q, k] = -np.inf
-                for i in range(kh):
-                    r = p * sh - pt + i
-                    if 0 <= r < h:
-                        for j in range(kw):
-                            s = q * sw - pl + j
-                            if 0 <= s < wd:
-                                for k in range(c):
-                                    out[b, p, q, k] = _max_tap(out[b, p, q, k], x[b, r, s, k])
+                i0, i1 = _taps(p, sh, pt, kh, h)
+                j0, j1 = _taps(q, sw, pl, kw, wd)
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        r, s = p * sh - pt + i, q * sw - pl + j
+                        for k in range(c):
+                            out[b, p, q, k] = _max_tap(out[b, p, q, k], x[b, r, s, k])
     return out
 
 
@@ -252,12 +258,6 @@ def max_pool2d_grad_nhwc(x, dy, kh, kw, sh, sw, pt, pl):
 
 
 @jit
-def _real(size, lo, k, s, p):
-    start = p * s - lo
-    return min(start + k, size) - max(start, 0)
-
-
-@jit
 def avg_pool2d_nhwc(x, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
     n, h, wd, c = x.shape
     oh, ow = _out_size(h, kh, sh, pt, pb, 1), _out_size(wd, kw, sw, pl, pr, 1)
@@ -267,15 +267,14 @@ def avg_pool2d_nhwc(x, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
             for q in range(ow):
                 for k in range(c):
                     out[b, p, q, k] = 0       # accumulate in the array's own precision, tap by tap
-                for i in range(kh):
-                    r = p * sh - pt + i
-                    if 0 <= r < h:
-                        for j in range(kw):
-                            s = q * sw - pl + j
-                            if 0 <= s < wd:
-                                for k in range(c):
-                                    out[b, p, q, k] += x[b, r, s, k]
-                cnt = kh * kw if include_pad else _real(h, pt, kh, sh, p) * _real(wd, pl, kw, sw, q)
+                i0, i1 = _taps(p, sh, pt, kh, h)
+                j0, j1 = _taps(q, sw, pl, kw, wd)
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        r, s = p * sh - pt + i, q * sw - pl + j
+                        for k in range(c):
+                            out[b, p, q, k] += x[b, r, s, k]
+                cnt = kh * kw if include_pad else (i1 - i0) * (j1 - j0)
                 for k in range(c):
                     out[b, p, q, k] = out[b, p, q, k] / cnt
     return out
@@ -289,15 +288,14 @@ def avg_pool2d_grad_nhwc(dy, h, wd, kh, kw, sh, sw, pt, pl, include_pad):
     for b in range(n):
         for p in range(oh):
             for q in range(ow):
-                cnt = kh * kw if include_pad else _real(h, pt, kh, sh, p) * _real(wd, pl, kw, sw, q)
-                for i in range(kh):
-                    r = p * sh - pt + i
-                    if 0 <= r < h:
-                        for j in range(kw):
-                            s = q * sw - pl + j
-                            if 0 <= s < wd:
-                                for k in range(c):
-                                    dx[b, r, s, k] += dy[b, p, q, k] / cnt
+                i0, i1 = _taps(p, sh, pt, kh, h)
+                j0, j1 = _taps(q, sw, pl, kw, wd)
+                cnt = kh * kw if include_pad else (i1 - i0) * (j1 - j0)
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        r, s = p * sh - pt + i, q * sw - pl + j
+                        for k in range(c):
+                            dx[b, r, s, k] += dy[b, p, q, k] / cnt
     return dx
 
 
