@@ -92,6 +92,12 @@ def _relayout(rw: Rewriter, v: Value, perm) -> Value | None:
     c = const_value(v)
     if c is not None:
         return rw.constant(np.ascontiguousarray(c.reshape(shape4).transpose(back)))
+    p = v.producer
+    if p is not None and p.name == "broadcast_to" and v.type.ndim == len(perm):
+        # a splat or broadcast bias (relu-grad's ``x > 0`` compares with one): broadcast the
+        # re-laid-out source instead, so the comparison runs in the untransposed frame too
+        src = _relayout(rw, p.operands[0], perm)
+        return None if src is None else rw("broadcast_to", src, shape=target)
     if inner is None and _keeps_order(shape4, back):
         if target == tuple(v.type.shape):
             return v

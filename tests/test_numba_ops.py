@@ -203,3 +203,30 @@ def test_avg_pool_kernels_match_reference_with_padding_and_both_counts(data):
     got_dx = image.avg_pool2d_grad_nhwc(np.ascontiguousarray(dy.transpose(0, 2, 3, 1)), h, w, kh, kw, sh, sw, pt,
                                         pl, include).transpose(0, 3, 1, 2)
     np.testing.assert_allclose(got_dx, want_dx, rtol=1e-5, atol=1e-6)
+
+
+THROUGH_TRANSPOSE = """
+func @bias_grads(%x: f32[B,5,6,3]) -> (f32[1,3,1,1], f32[3], f32[B,3], f32[B,5,6], f32[6,5]) {
+  %0 = transpose(%x) {perm = (0, 3, 1, 2)} : f32[B,3,5,6]
+  %1 = reduce_sum(%0) {axes = (0, 2, 3), keepdims = true} : f32[1,3,1,1]
+  %2 = reduce_max(%0) {axes = (0, 2, 3), keepdims = false} : f32[3]
+  %3 = reduce_mean(%0) {axes = (2, 3), keepdims = false} : f32[B,3]
+  %4 = reduce_sum(%0) {axes = (1,), keepdims = false} : f32[B,5,6]
+  %5 = transpose(%x) {perm = (2, 1, 3, 0)} : f32[6,5,3,B]
+  %6 = reduce_min(%5) {axes = (2, 3), keepdims = false} : f32[6,5]
+  return %1, %2, %3, %4, %6
+}
+"""
+
+
+def test_reduction_of_a_transposed_value_reads_the_source_in_memory_order():
+    """NCHW bias gradients of NHWC activations: reduce_block over x itself (its axes mapped through the
+    perm) when the kept axes stay in order; the (2,1,3,0) case keeps (1,2)->(1,0) order and is lowered
+    the generic way.  Every case agrees with the reference."""
+    (f,) = parse_module(THROUGH_TRANSPOSE)
+    c = nb.compile(f)
+    body = c.source.split("def program", 1)[1]
+    assert body.count("reduce_block(p_x,") == 4, body
+    for n in (1, 4):
+        args = inputs_for_sizes(f, seed=n, n=n)
+        assert_agrees(c(*args), run(f, *args), f"batch {n}")

@@ -132,3 +132,24 @@ def test_sink_transpose_is_exact_for_any_perm_and_broadcast_operand(perm, keep, 
     moved = [a for a in np.argsort(perm) if ((1,) * (4 - len(v_shape)) + v_shape)[a] != 1]
     fired = g.ops[-1].name == "transpose"
     assert fired == (moved == sorted(moved)), g
+
+
+@settings(max_examples=40, deadline=None)
+@given(perm=st.permutations(range(4)), keep=st.lists(st.booleans(), min_size=4, max_size=4),
+       rank=st.integers(0, 4), seed=st.integers(0, 2**16))
+def test_sink_transpose_through_a_broadcast_is_exact(perm, keep, rank, seed):
+    """``transpose(x) > broadcast_to(v)``: the broadcast is redone in the untransposed frame whenever
+    its source re-lays out for free (always for a scalar: relu's gradient compares with one)."""
+    full = tuple(d if k else 1 for d, k in zip((2, 3, 2, 3), keep))
+    v_shape = full[4 - rank:] if all(d == 1 for d in full[:4 - rank]) else full
+    x = Value(TensorType(float32, tuple((2, 3, 2, 3)[i] for i in np.argsort(perm))), "x")
+    v = Value(TensorType(float32, v_shape), "v")
+    b = Builder()
+    y = b("mul", b("transpose", x, perm=tuple(perm)), b("broadcast_to", v, shape=(2, 3, 2, 3)))
+    f = Function("f", [x, v], b.ops, [y])
+    g = _sink_only(f)
+    check_same_results(f, g, seed)
+    moved = [a for a in np.argsort(perm) if ((1,) * (4 - len(v_shape)) + v_shape)[a] != 1]
+    assert (g.ops[-1].name == "transpose") == (moved == sorted(moved)), g
+    if v_shape == ():
+        assert [op.name for op in g.ops] == ["broadcast_to", "mul", "transpose"]

@@ -72,22 +72,50 @@ def _contiguous_float(op, axes) -> bool:
             and axes == list(range(axes[0], axes[0] + len(axes))))
 
 
+def _through_transpose(op):
+    """(source, axes of the source) when the operand is a transpose (a strided view here) that can be
+    reduced in the source's memory order instead: the kept axes keep their relative order, so the
+    source's reduction, reshaped, is the result.  A bias gradient is such a reduction: the NCHW
+    ``sum over (0, 2, 3)`` of an NHWC activation becomes the contiguous ``sum over (0, 1, 2)``, whose
+    inner loop runs along C (measured on the MNIST CNN's [64,32,28,28]: 1.3-1.5 ms reading the view
+    NCHW-wise).  Only the float summation order changes, which this backend never promises."""
+    v, axes = op.operands[0], op.attrs["axes"]
+    p = v.producer
+    if p is None or p.name != "transpose":
+        return None
+    perm = p.attrs["perm"]
+    kept = [perm[i] for i in range(len(perm)) if i not in axes]
+    if kept != sorted(kept):
+        return None
+    return p.operands[0], tuple(sorted(perm[a] for a in axes))
+
+
 def _reduce_block(kind):
-    """Float reductions over one block of adjacent axes: a call to ``kernels.reduce_block`` in the program."""
+    """Float reductions over one block of adjacent axes (of the operand, or of the source of a transposed
+    operand): a call to ``kernels.reduce_block`` in the program."""
     generated = _reduce(kind)
 
+    def source(op):
+        through = _through_transpose(op)              # first: reduce_block copies a strided view
+        if through is not None and _contiguous_float(op, through[1]):
+            return through
+        if _contiguous_float(op, op.attrs["axes"]):
+            return op.operands[0], op.attrs["axes"]
+        return None
+
     def lower(e, op):
-        if not lower.in_program(op):
+        found = source(op)
+        if found is None:
             return generated(e, op)
-        (v,), res = op.operands, op.result.type
-        outer, n, inner = block(e, v.type.shape, op.attrs["axes"])
+        (v, axes), res = found, op.result.type
+        outer, n, inner = block(e, v.type.shape, axes)
         name = e.result_var(op.result)
         e.emit(f"{name} = {e.helper('reduce_block')}({e.arr(v)}, {outer}, {n}, {inner}, {_KINDS[kind]})"
                f".reshape({e.shape(res.shape)})")
         if kind not in ("max", "min"):
             e.finish(name, res)
         return name
-    lower.in_program = lambda op: _contiguous_float(op, op.attrs["axes"])
+    lower.in_program = lambda op: source(op) is not None
     lower.reduce_kind = kind          # fusion regions accumulate sum/mean/max/min themselves (region.py)
     return lower
 
