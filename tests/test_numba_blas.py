@@ -67,3 +67,21 @@ def test_provider_is_part_of_the_cache_key():
     finally:
         blas.PROVIDER = saved
         cache.kernels_digest.cache_clear()
+
+
+@pytest.mark.parametrize("m,k,n", [(300, 100, 80), (70, 300, 120)])      # split by rows / by columns
+@pytest.mark.parametrize("la,lb", [("C", "C"), ("F", "C"), ("C", "F"), ("F", "F")])
+def test_large_gemm_split_over_threads_matches_numpy(m, k, n, la, lb):
+    """Products over SPLIT_MIN multiply-adds run as one BLAS call per thread on a block of rows or
+    columns, addressed in place in every operand layout."""
+    import numba
+    assert m * n * k >= blas.SPLIT_MIN
+    rng = np.random.default_rng(m)
+    a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    was = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        out = blas.gemm(_layout(a, la), _layout(b, lb), np.full((m, n), np.nan, np.float32))
+    finally:
+        numba.set_num_threads(was)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-4, atol=1e-4)

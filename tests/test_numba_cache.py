@@ -261,3 +261,17 @@ def test_corrupt_kernel_file_is_rewritten(cache_dir):
     c2 = nb.compile(f2)
     _run_checked(c2, f2, 4, 3)
     assert cache.read_source(path) == c2.program.kernels[name]
+
+
+def test_kernel_caches_are_stamped_with_every_hand_written_file(cache_dir):
+    """Numba stamps a disk cache with its own source file only; machine code that inlines helpers from
+    other files (image.py's convolutions call blas.gemm; generated kernels call fastmath) must also miss
+    the cache when those change: their stamp carries the digest of all the hand-written kernels."""
+    from flowc.backends.numba import image, kernels, runtime
+    c = nb.compile(parse_function(ADD_TANH.format(name="stamped", m=3, n=4)))
+    generated = [cache.kernel(name) for name in c.program.kernels]
+    for dispatcher in (image.conv2d_nhwc, kernels.matmul2d, image._patches, *generated):
+        locator = dispatcher._cache._impl.locator
+        assert isinstance(locator, runtime._StampsHandWritten), dispatcher
+        assert locator.get_source_stamp()[1] == runtime.hand_written_digest()
+    assert cache.kernels_digest() != runtime.hand_written_digest()       # programs also key on the BLAS provider

@@ -77,7 +77,7 @@ def _fused(n: int) -> Function:
     return Function("fused", [x, b], fb.ops, list(op.results)).verify()
 
 
-@pytest.mark.parametrize("n", [5, 2048])
+@pytest.mark.parametrize("n", [5, 8192])
 def test_fusion_region_is_one_kernel_with_one_loop_nest(n, monkeypatch):
     monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "0")
     f = _fused(n)
@@ -96,20 +96,48 @@ def test_fusion_region_is_one_kernel_with_one_loop_nest(n, monkeypatch):
     monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "auto")               # the default: large outputs in parallel
     monkeypatch.delenv("FLOWC_NUM_THREADS", raising=False)
     src = nb.generate(f).kernels
-    assert any("prange(n0)" in k for k in src.values()) == (n >= 1024 and numba.config.NUMBA_NUM_THREADS > 1)
+    big = 64 * n >= nb.codegen.PARALLEL_MIN                           # B counts as 64
+    assert any("prange(n0)" in k for k in src.values()) == (big and numba.config.NUMBA_NUM_THREADS > 1)
     monkeypatch.setenv("FLOWC_NUM_THREADS", "1")                     # one thread: no prange
     assert not any("prange(" in k for k in nb.generate(f).kernels.values())
 
 
-def test_programs_calling_blas_stay_serial(monkeypatch):
-    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "auto")
+def _blas_program():
     b = Sym("B")
-    x, w = Value(TensorType(float32, (b, 2048)), "x"), Value(TensorType(float32, (2048, 64)), "w")
+    x, w = Value(TensorType(float32, (b, 8192)), "x"), Value(TensorType(float32, (8192, 64)), "w")
     fb = Builder()
     y = fb("tanh", x)
     z = fb("matmul", y, w)
-    f = Function("mm", [x, w], fb.ops, [z, y]).verify()
-    assert not any("prange(" in k for k in nb.generate(f).kernels.values())
+    return Function("mm", [x, w], fb.ops, [z, y]).verify()
+
+
+@pytest.mark.parametrize("mode", ["auto", "0"])
+def test_programs_calling_blas_use_one_thread_pool_at_a_time(mode, monkeypatch):
+    """Parallel programs run BLAS single-threaded (their GEMMs split over Numba's threads); serial ones run
+    Numba on one thread and leave BLAS its threads.  Whatever was set before the call is set after it."""
+    from flowc.backends.numba import blas
+    monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", mode)
+    monkeypatch.setenv("FLOWC_NUM_THREADS", "2")
+    f = _blas_program()
+    c = nb.compile(f)
+    assert c.program.blas and any("prange(" in k for k in c.program.kernels.values()) == (mode == "auto")
+    seen, dispatch = [], c.dispatcher
+    blas_threads = (lambda: blas._GET_BLAS_THREADS()) if blas.SPLITS else (lambda: None)
+
+    def spy(*a):
+        seen.append((blas_threads(), numba.get_num_threads()))
+        return dispatch(*a)
+    monkeypatch.setattr(c, "dispatcher", spy)
+    numba.set_num_threads(2)
+    before = (blas_threads(), numba.get_num_threads())
+    args = inputs(f, 4, 4)
+    got = c(*args)
+    np.testing.assert_allclose(got[0], run(f, *args)[0], rtol=1e-4, atol=1e-4)
+    if mode == "auto" and blas.SPLITS:
+        assert seen == [(1, 2)]
+    else:
+        assert seen == [(before[0], 1)]
+    assert (blas_threads(), numba.get_num_threads()) == before
 
 
 def test_random_ops_bit_identical():
@@ -210,7 +238,7 @@ def test_softmax_rows_and_strided_columns_match_reference(axis, log, n):
 def test_large_softmax_splits_rows_across_threads(log, monkeypatch):
     monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "1")
     monkeypatch.setenv("FLOWC_NUM_THREADS", "2")
-    x = np.random.default_rng(2).normal(size=(300, 301)).astype(np.float32) * 30
+    x = np.random.default_rng(2).normal(size=(600, 501)).astype(np.float32) * 30
     x[7, 3], x[8, :], x[9, 0] = np.nan, -np.inf, np.inf
     fn = fc.nn.log_softmax if log else fc.nn.softmax
     f = fc.jit(lambda x: fn(x, axis=1), backend="numba")
@@ -228,7 +256,7 @@ def test_parallel_loops_read_rank0_arrays_before_the_loop(opt_level, monkeypatch
 
     def f(x, s, k, on):
         return fc.where(on, x * s / (s + 1), x - fc.astype(k, fc.float32))
-    args = (np.random.default_rng(3).normal(size=(300, 301)).astype(np.float32), np.array(2.5, np.float32),
+    args = (np.random.default_rng(3).normal(size=(600, 501)).astype(np.float32), np.array(2.5, np.float32),
             np.array(7, np.int32), np.array(True))
     got = fc.jit(f, backend="numba", opt_level=opt_level)
     assert "prange(" in got.lower(*args).text("source")
@@ -286,7 +314,7 @@ def test_parallel_mode_default_and_bad_value(monkeypatch):
     monkeypatch.delenv("FLOWC_NUMBA_PARALLEL", raising=False)
     monkeypatch.setenv("FLOWC_NUM_THREADS", "2")
     assert nb.codegen.parallel_mode() == "auto"
-    (kernel,) = nb.generate(_fused(2048)).kernels.values()
+    (kernel,) = nb.generate(_fused(8192)).kernels.values()
     assert "prange(n0)" in kernel and "parallel=True" in kernel and "cache=True" in kernel
     monkeypatch.setenv("FLOWC_NUMBA_PARALLEL", "yes")
     with pytest.raises(fc.FlowcError, match="FLOWC_NUMBA_PARALLEL must be auto, 1 or 0, got 'yes'"):

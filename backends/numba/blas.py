@@ -17,26 +17,27 @@ import os
 
 import numba
 import numba.extending
+import numba.np.ufunc.parallel
 import numpy as np
 from llvmlite import binding, ir
 from numba.core import cgutils
 
-from .runtime import jit
+from .runtime import _JIT
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _SYMBOLS = {"s": "flowc_cblas_sgemm", "d": "flowc_cblas_dgemm"}
 
 
-def _numpy_openblas() -> dict[str, int]:
-    """Addresses of numpy's bundled cblas sgemm/dgemm (ILP64 scipy-openblas), or {} when it has none."""
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "libscipy_openblas64_*"))
-    for path in libs:
+def _numpy_openblas():
+    """numpy's bundled scipy-openblas (ILP64), or None when numpy has none."""
+    for path in glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "libscipy_openblas64_*")):
         try:
             lib = ctypes.CDLL(path)
-            return {k: ctypes.cast(getattr(lib, f"scipy_cblas_{k}gemm64_"), ctypes.c_void_p).value for k in "sd"}
+            lib.scipy_cblas_sgemm64_, lib.scipy_cblas_dgemm64_, lib.scipy_openblas_set_num_threads64_  # noqa: B018
+            return lib
         except (OSError, AttributeError):
             continue
-    return {}
+    return None
 
 
 def _fallback(kind: str) -> int:
@@ -57,8 +58,16 @@ def _fallback(kind: str) -> int:
     return gemm.address
 
 
-ADDRESSES = _numpy_openblas()
+_LIB = _numpy_openblas()
+ADDRESSES = {k: ctypes.cast(getattr(_LIB, f"scipy_cblas_{k}gemm64_"), ctypes.c_void_p).value for k in "sd"} if _LIB else {}
 PROVIDER = "numpy-openblas" if ADDRESSES else "numba-np.dot"
+SPLITS = bool(ADDRESSES)      # GEMMs split over Numba's threads only where BLAS can be made single-threaded
+if _LIB is not None:
+    _GET_BLAS_THREADS = _LIB.scipy_openblas_get_num_threads64_
+    _GET_BLAS_THREADS.restype = ctypes.c_int
+    _SET_BLAS_THREADS = _LIB.scipy_openblas_set_num_threads64_
+    _SET_BLAS_THREADS.argtypes = [ctypes.c_int]
+SPLIT_MIN = 1 << 21           # multiply-adds under which one thread computes the whole product
 for _k, _name in _SYMBOLS.items():
     binding.add_symbol(_name, ADDRESSES.get(_k) or _fallback(_k))
 
@@ -122,9 +131,44 @@ def _call_impl(a, b, out, ta, lda, tb, ldb):
     return impl
 
 
-@jit
+def _call_block(a, b, out, ta, lda, tb, ldb, r0, r1, c0, c1):
+    """out[r0:r1, c0:c1] = (a @ b)[r0:r1, c0:c1]: the operand blocks are pointer offsets, not copies."""
+
+
+@numba.extending.overload(_call_block)
+def _call_block_impl(a, b, out, ta, lda, tb, ldb, r0, r1, c0, c1):
+    f = _sgemm if out.dtype == numba.float32 else _dgemm
+    size = out.dtype.bitwidth // 8
+
+    def impl(a, b, out, ta, lda, tb, ldb, r0, r1, c0, c1):
+        k, n = a.shape[1], b.shape[1]
+        pa = a.ctypes.data + (r0 * lda if ta == _NO_TRANS else r0) * size
+        pb = b.ctypes.data + (c0 if tb == _NO_TRANS else c0 * ldb) * size
+        f(ta, tb, r1 - r0, c1 - c0, k, pa, lda, pb, ldb, out.ctypes.data + (r0 * n + c0) * size, max(1, n))
+    return impl
+
+
+@numba.extending.intrinsic
+def _num_threads(typingctx):
+    """``numba.get_num_threads()`` linked by symbol name: Numba's own goes through a ctypes pointer, which
+    keeps a function from being disk-cached."""
+    def codegen(context, builder, signature, args):
+        # declared as Numba's parfor code declares it (intp); the C function returns an int
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(cgutils.intp_t, []), "get_num_threads")
+        return builder.sext(builder.trunc(builder.call(fn, []), ir.IntType(32)), ir.IntType(64))
+    return numba.types.int64(), codegen
+
+
+numba.np.ufunc.parallel._launch_threads()      # binds the get_num_threads symbol (cached code links it)
+
+
+@numba.njit(parallel=True, **_JIT)
 def gemm(a, b, out):
-    """out = a @ b for float32/float64 matrices (any layout; ``out`` C-contiguous), returned."""
+    """out = a @ b for float32/float64 matrices (any layout; ``out`` C-contiguous), returned.
+
+    A product of at least SPLIT_MIN multiply-adds is split over Numba's threads, each calling a
+    single-threaded BLAS on its block of rows (or of columns, when there are fewer rows than columns:
+    a [64,3136]x[3136,1024] layer then reads half of the weights per thread); see :func:`program_threads`."""
     a, b = _blas_ready(a), _blas_ready(b)
     m, k, n = a.shape[0], a.shape[1], b.shape[1]
     if m == 0 or n == 0:
@@ -134,5 +178,44 @@ def gemm(a, b, out):
         return out
     ta, lda = _operand(a)
     tb, ldb = _operand(b)
-    _call(a, b, out, ta, lda, tb, ldb)
+    parts = _num_threads() if SPLITS else 1
+    if parts <= 1 or m * n * k < SPLIT_MIN:
+        _call(a, b, out, ta, lda, tb, ldb)
+    elif m >= n:
+        for t in numba.prange(parts):
+            _call_block(a, b, out, ta, lda, tb, ldb, m * t // parts, m * (t + 1) // parts, 0, n)
+    else:
+        for t in numba.prange(parts):
+            _call_block(a, b, out, ta, lda, tb, ldb, 0, m, n * t // parts, n * (t + 1) // parts)
     return out
+
+
+# -- one thread pool at a time ---------------------------------------------------------------------
+
+
+def program_threads(parallel: bool):
+    """Called before a program that calls BLAS runs; returns what :func:`restore` puts back.
+
+    OpenBLAS's threads and Numba's fight over a small machine (spinning, oversubscribed: the MNIST CNN step
+    ran about 2x slower with both active).  A parallel program therefore runs numpy's OpenBLAS on one thread
+    for the duration of the call and spreads its GEMMs over Numba's threads itself (:func:`gemm`); a serial
+    one (``FLOWC_NUMBA_PARALLEL=0``), or one whose BLAS is not numpy's OpenBLAS, runs Numba on one thread
+    and leaves BLAS its own.  Both settings are restored when the call returns."""
+    if parallel and SPLITS:
+        was = _GET_BLAS_THREADS()
+        if was != 1:
+            _SET_BLAS_THREADS(1)
+        return ("blas", was)
+    was = numba.get_num_threads()
+    if was != 1:
+        numba.set_num_threads(1)
+    return ("numba", was)
+
+
+def restore(token) -> None:
+    kind, was = token
+    if kind == "blas":
+        if was != 1:
+            _SET_BLAS_THREADS(was)
+    elif was != 1:
+        numba.set_num_threads(was)

@@ -24,9 +24,11 @@ from pathlib import Path
 
 import numba
 
+from .runtime import GENERATED_HEADER, hand_written_digest
+
 CACHE_ENV = "FLOWC_CACHE_DIR"
 CODEGEN_VERSION = "2"   # bump when generated code changes for the same IR
-_HEADER = "# flowc-sha256: "
+_HEADER = GENERATED_HEADER
 
 
 def cache_dir() -> Path:
@@ -34,15 +36,11 @@ def cache_dir() -> Path:
     return Path(root) / "numba"
 
 
-HAND_WRITTEN = ("kernels.py", "fastmath.py", "runtime.py", "image.py", "blas.py")
-
-
 @functools.lru_cache(maxsize=None)
 def kernels_digest() -> str:
     """Programs link the hand-written kernels into their machine code: a change to them must miss the cache."""
-    here = Path(__file__).parent
     from .blas import PROVIDER
-    return _digest("".join((here / name).read_text() for name in HAND_WRITTEN) + PROVIDER)
+    return _digest(hand_written_digest() + PROVIDER)
 
 
 def cache_key(function_text: str) -> str:

@@ -29,12 +29,12 @@ step at -O2, fresh cache dir, busy 2-core machine): cold compile 39.7 s -> 8.7 s
 step 276 ms -> 5.5 ms; what remains is ~0.5 s per distinct generated kernel and
 the program's lowering (LLVM re-optimises and re-emits every linked callee).
 
-Threads: ``FLOWC_NUMBA_PARALLEL`` = ``auto`` (the default) runs large loop nests under
-``prange`` in programs that make no BLAS call, ``1`` in every program, ``0`` never.
-Measured on the 2-core machine, the small MLP step ran ~10x slower with prange
-than without, same code otherwise (Numba's threads contend with OpenBLAS's inside
-``np.dot``), hence ``auto``.  A parallel kernel costs ~1 s more to compile, once:
-it is disk-cached like every other kernel.
+Threads: ``FLOWC_NUMBA_PARALLEL`` = ``auto`` (the default, same as ``1``) runs large loop
+nests under ``prange``, ``0`` never.  Numba's threads and OpenBLAS's must not both be
+busy (measured on the 2-core machine: the small MLP step ~10x slower, the MNIST CNN step
+~2x), so while a program that calls BLAS runs, BLAS is single-threaded and its GEMMs are
+split over Numba's threads instead (``blas.program_threads``).  A parallel kernel costs
+~1 s more to compile, once: it is disk-cached like every other kernel.
 
 Storage: f16 tensors live as float32 arrays inside a program (Numba has no CPU
 float16) and every op producing f16 rounds its result with
@@ -60,8 +60,11 @@ from . import cache
 rules = Rules("numba")
 
 INLINE_MAX = 8            # constants with at most this many elements are written into the source
-PARALLEL_MIN = 1 << 16    # loop nests with at least this many elements (a symbol counts 64) use prange;
-                          # FLOWC_NUMBA_PARALLEL_MIN overrides it (1: every loop, to fuzz the parallel code)
+PARALLEL_MIN = 1 << 18    # loop nests with at least this many elements (a symbol counts 64) use prange;
+                          # FLOWC_NUMBA_PARALLEL_MIN overrides it (1: every loop, to fuzz the parallel code).
+                          # A prange kernel costs ~1 s more to compile cold; under 2**18 float32 elements
+                          # (~1 MB, ~0.1 ms on one thread) a second thread cannot win that back soon
+                          # (W4's eight [128,1024] kernels: cold compile 6.1 s with them in parallel)
 _SYM_GUESS = 64
 _RESERVED = {"np", "numba", "prange", "range", "program", "math", "abs", "min", "max", "True", "False", "None"}
 
@@ -88,7 +91,7 @@ def _parallel_min() -> int:
 
 
 def parallel_mode() -> str:
-    """``FLOWC_NUMBA_PARALLEL``: ``auto`` (default; prange outside programs that call BLAS), ``1`` or ``0``;
+    """``FLOWC_NUMBA_PARALLEL``: ``auto`` (the default) or ``1``: prange for large loop nests; ``0``: never;
     always ``0`` with one thread.  Part of the cache key, since it changes the generated code."""
     mode = os.environ.get("FLOWC_NUMBA_PARALLEL", "auto")
     if mode not in ("0", "1", "auto"):
@@ -129,6 +132,7 @@ class Program:
     result_types: list[TensorType]
     line_ops: list[tuple[int, str]] = field(default_factory=list)   # (1-based source line, IR text of the op)
     parallel: bool = False
+    blas: bool = False                # calls BLAS: the entry wrapper arbitrates threads (blas.program_threads)
     kernels: dict[str, str] = field(default_factory=dict)           # kernel name -> its module source
     kernel_ops: dict[str, str] = field(default_factory=dict)        # kernel name -> IR text of an op using it
 
@@ -205,11 +209,8 @@ class Emitter:
         return " * ".join(parts) if parts else "1"
 
     def want_parallel(self, dims) -> bool:
-        """prange for large loop nests (see :func:`parallel_mode`): BLAS threads fight Numba's on a small
-        machine (the MNIST CNN step ran about 10x slower with both), so ``auto`` keeps programs that call
-        BLAS serial."""
-        mode = parallel_mode()
-        if mode == "0" or (mode == "auto" and _uses_blas(self.f.ops)):
+        """prange for large loop nests (see :func:`parallel_mode`)."""
+        if parallel_mode() == "0":
             return False
         n = 1
         for d in dims:
@@ -571,4 +572,4 @@ def generate(f: Function, module_doc: str = "") -> Program:
     src = "\n".join(head + e.lines) + "\n"
     line_ops = [(start + offset, text) for start, text in e.line_ops]
     return Program(src, [a for _, a in e.consts], [p.type for p in f.params], [v.type for v in f.results],
-                   line_ops, e.parallel, e.kernels, e.kernel_ops)
+                   line_ops, e.parallel, _uses_blas(f.ops), e.kernels, e.kernel_ops)

@@ -20,7 +20,8 @@ from flowc.ir.core import Function
 from flowc.ir.types import FlowcError
 
 from . import cache, malloc
-from .codegen import Program, generate, storage_np
+from .blas import program_threads, restore
+from .codegen import Program, generate, parallel_mode, storage_np
 
 _MEMORY: dict[str, "Compiled"] = {}
 _LOCK = threading.Lock()
@@ -58,6 +59,7 @@ class Compiled:
         self.path = path
         self.signature = signature
         self._consts = program.consts
+        self._parallel = parallel_mode() != "0"
         self._in = [storage_np(t.dtype) for t in program.param_types]
         self._f16_out = [t.dtype.name == "f16" for t in program.result_types]
         self._bound: set = set()
@@ -116,10 +118,20 @@ class Compiled:
         from .profile import profile
         return profile(self, args, reps)
 
+    def run(self, conv):
+        """The program on prepared inputs, with BLAS and Numba threads arbitrated (``blas.program_threads``)."""
+        if not self.program.blas:
+            return self.dispatcher(*conv, *self._consts)
+        token = program_threads(self._parallel)
+        try:
+            return self.dispatcher(*conv, *self._consts)
+        finally:
+            restore(token)
+
     def __call__(self, *args):
         conv = self.prepare(args)
         try:
-            outs = self.dispatcher(*conv, *self._consts)
+            outs = self.run(conv)
         except ValueError as e:      # a runtime dim check in the program (symbols assumed equal)
             raise RuntimeInputError(f"@{self.function.name}: {e}") from None
         results = []
@@ -209,18 +221,18 @@ def _start_thread_pool():
 
 
 def compile(function: Function) -> Compiled:
-    """Compile ``function`` (memoised per function text; machine code cached on disk)."""
+    """Compile ``function`` (memoised per function text and threading settings; machine code cached on disk)."""
     _set_threads()
     malloc.tune()
     text = function.text(locs=True)
+    key = cache.cache_key(text)            # the text and what else changes the code (threads, versions)
     with _LOCK:
-        hit = _MEMORY.get(text)
+        hit = _MEMORY.get(key)
         if hit is not None:
             return hit
         program = generate(function)
         if "parallel" in program.source or any("parallel=True" in k for k in program.kernels.values()):
             _start_thread_pool()          # "parallel" also names kernels.py's threaded helpers
-        key = cache.cache_key(text)
         sig = tuple(_numba_type(storage_np(t.dtype), t.ndim) for t in program.param_types)
         sig += tuple(_numba_type(c.dtype, c.ndim) for c in program.consts)
         kernels = [cache.load_kernel(name, src) for name, src in program.kernels.items()]
@@ -237,5 +249,5 @@ def compile(function: Function) -> Compiled:
             path, module = cache.load(key, program.source)
             module = _compile_dispatcher(program, path, module, sig)
         compiled = Compiled(function, program, module.program, path, sig)
-        _MEMORY[text] = compiled
+        _MEMORY[key] = compiled
         return compiled

@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from .blas import gemm
-from .runtime import advise, jit
+from numba import prange
+
+from .runtime import advise, jit, pjit
 
 # -- convolution (NHWC input, HWIO weights) ---------------------------------------------------------
 # One GEMM per group over a chunk of the batch, so BLAS sees one large product instead of one per image.
@@ -51,7 +53,7 @@ def _out_size(size, k, stride, pad_lo, pad_hi, dilation):
     return (size + pad_lo + pad_hi - dilation * (k - 1) - 1) // stride + 1
 
 
-@jit
+@pjit
 def _patches(x, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
     """P[(b, p, q), (i, j, c)] = x[b0 + b, p*sh - pt + i*dh, q*sw - pl + j*dw, c]; zero outside the image.
 
@@ -63,7 +65,7 @@ def _patches(x, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
     P = advise(np.empty((nb * oh * ow, kh * run), x.dtype))
     rows = x.reshape((n, h, wd * c))
     runs = dw == 1 and c <= RUN_COPY_MAX_CHANNELS
-    for b in range(nb):
+    for b in prange(nb):
         for p in range(oh):
             for q in range(ow):
                 row = (b * oh + p) * ow + q
@@ -88,11 +90,11 @@ def _patches(x, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
     return P
 
 
-@jit
+@pjit
 def _patches_add(dP, dx, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
     """dx[b0 + b, r, s, c] += dP[(b, p, q), (i, j, c)] over every tap that reads (r, s): _patches' adjoint."""
     h, wd, c = dx.shape[1], dx.shape[2], dx.shape[3]
-    for b in range(nb):
+    for b in prange(nb):
         for p in range(oh):
             for q in range(ow):
                 row = (b * oh + p) * ow + q
@@ -207,12 +209,12 @@ def _taps(o, stride, pad, k, size):
     return max(0, -start), min(k, size - start)
 
 
-@jit
+@pjit
 def max_pool2d_nhwc(x, kh, kw, sh, sw, pt, pb, pl, pr):
     n, h, wd, c = x.shape
     oh, ow = _out_size(h, kh, sh, pt, pb, 1), _out_size(wd, kw, sw, pl, pr, 1)
     out = advise(np.empty((n, oh, ow, c), x.dtype))
-    for b in range(n):
+    for b in prange(n):
         for p in range(oh):
             for q in range(ow):
                 for k in range(c):
@@ -227,7 +229,7 @@ def max_pool2d_nhwc(x, kh, kw, sh, sw, pt, pb, pl, pr):
     return out
 
 
-@jit
+@pjit
 def max_pool2d_grad_nhwc(x, dy, kh, kw, sh, sw, pt, pl):
     """dy goes to the first maximum (row-major) of each window, as argmax over the padded taps (a padding
     tap counts as -inf, so it wins only a window of -inf and padding, and then nothing is routed)."""
@@ -235,9 +237,9 @@ def max_pool2d_grad_nhwc(x, dy, kh, kw, sh, sw, pt, pl):
     oh, ow = dy.shape[1], dy.shape[2]
     dx = advise(np.empty(x.shape, dy.dtype))
     dx[...] = 0           # after the advice: zeroing is the first touch
-    best = np.empty(c, x.dtype)
-    arg = np.empty(c, np.int64)       # winning tap i*kw + j, or -1 for a padding tap
-    for b in range(n):
+    for b in prange(n):
+        best = np.empty(c, x.dtype)
+        arg = np.empty(c, np.int64)   # winning tap i*kw + j, or -1 for a padding tap
         for p in range(oh):
             for q in range(ow):
                 for i in range(kh):
@@ -257,12 +259,12 @@ def max_pool2d_grad_nhwc(x, dy, kh, kw, sh, sw, pt, pl):
     return dx
 
 
-@jit
+@pjit
 def avg_pool2d_nhwc(x, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
     n, h, wd, c = x.shape
     oh, ow = _out_size(h, kh, sh, pt, pb, 1), _out_size(wd, kw, sw, pl, pr, 1)
     out = advise(np.empty((n, oh, ow, c), x.dtype))
-    for b in range(n):
+    for b in prange(n):
         for p in range(oh):
             for q in range(ow):
                 for k in range(c):
@@ -280,12 +282,12 @@ def avg_pool2d_nhwc(x, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
     return out
 
 
-@jit
+@pjit
 def avg_pool2d_grad_nhwc(dy, h, wd, kh, kw, sh, sw, pt, pl, include_pad):
     n, oh, ow, c = dy.shape
     dx = advise(np.empty((n, h, wd, c), dy.dtype))
     dx[...] = 0           # after the advice: zeroing is the first touch
-    for b in range(n):
+    for b in prange(n):
         for p in range(oh):
             for q in range(ow):
                 i0, i1 = _taps(p, sh, pt, kh, h)
@@ -301,13 +303,13 @@ def avg_pool2d_grad_nhwc(dy, h, wd, kh, kw, sh, sw, pt, pl, include_pad):
 
 # -- local response normalisation across channels (AlexNet formula, see flowc.ir.ops.nn) -----------
 
-@jit
+@pjit
 def _lrn_scale(x, size, alpha, k):
     """s = k + alpha * window sum of x^2 over channels, float64 (summed from the lowest channel up)."""
     n, h, wd, c = x.shape
     half = size // 2
     s = advise(np.empty(x.shape, np.float64))
-    for b in range(n):
+    for b in prange(n):
         for r in range(h):
             for q in range(wd):
                 for ch in range(c):
@@ -329,7 +331,7 @@ def lrn_nhwc(x, size, alpha, beta, k):
     return out
 
 
-@jit
+@pjit
 def lrn_grad_nhwc(x, dy, size, alpha, beta, k):
     """dx_c = dy_c s_c^-b - 2ab x_c sum_{c' near c} dy_c' x_c' s_c'^(-b-1), in float64."""
     n, h, wd, c = x.shape
@@ -340,7 +342,7 @@ def lrn_grad_nhwc(x, dy, size, alpha, beta, k):
     for i in range(x.size):
         ft[i] = np.float64(fdy[i]) * np.float64(fx[i]) * fs[i] ** (-beta - 1)
     dx = advise(np.empty(x.shape, x.dtype))
-    for b in range(n):
+    for b in prange(n):
         for r in range(h):
             for q in range(wd):
                 for ch in range(c):

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blas import program_threads, restore
+
 
 @dataclass(frozen=True)
 class KernelTime:
@@ -44,10 +46,10 @@ def profile(compiled, args, reps: int = 5) -> tuple[float, list[KernelTime]]:
     """(seconds per run of the compiled program, rows slowest first) on ``args``."""
     conv = compiled.prepare(args)
     for _ in range(2):
-        compiled.dispatcher(*conv, *compiled._consts)
+        compiled.run(conv)
     t0 = time.perf_counter()
     for _ in range(reps):
-        compiled.dispatcher(*conv, *compiled._consts)
+        compiled.run(conv)
     whole = (time.perf_counter() - t0) / reps
     ns = _glue_namespace(compiled)
     spent, faults, calls = collections.Counter(), collections.Counter(), collections.Counter()
@@ -63,11 +65,16 @@ def profile(compiled, args, reps: int = 5) -> tuple[float, list[KernelTime]]:
             calls[_name] += 1
             return out
         ns[name] = timed
-    for _ in range(2):
-        ns["program"](*conv, *compiled._consts)
-    spent.clear(), faults.clear(), calls.clear()
-    for _ in range(reps):
-        ns["program"](*conv, *compiled._consts)
+    token = program_threads(compiled._parallel) if compiled.program.blas else None
+    try:
+        for _ in range(2):
+            ns["program"](*conv, *compiled._consts)
+        spent.clear(), faults.clear(), calls.clear()
+        for _ in range(reps):
+            ns["program"](*conv, *compiled._consts)
+    finally:
+        if token is not None:
+            restore(token)
     ops = {**_helper_ops(compiled.program), **compiled.program.kernel_ops}
     rows = [KernelTime(t / reps, faults[k] // reps, calls[k] // reps, k, ops.get(k, "")) for k, t in spent.items()]
     return whole, sorted(rows, key=lambda r: -r.seconds)

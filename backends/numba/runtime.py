@@ -4,16 +4,85 @@ Its own module so that :mod:`.kernels` and :mod:`.image` both build on it withou
 """
 from __future__ import annotations
 
+import functools
+import glob
+import hashlib
+import os
 import sys
 
 import numba
+import numba.core.caching
 import numba.extending
 import numpy as np
 from llvmlite import ir
 from numba.core import cgutils
 
+# -- disk cache validity ---------------------------------------------------------------------------
+# Numba keys a function's disk cache on its own source file only, but the machine code of a hand-written
+# kernel includes every helper it calls, from other files (image.py's convolutions inline blas.gemm).
+# Changing blas.py alone left the convolutions calling the old gemm from the cache (measured: a stale
+# split gemm under multi-threaded BLAS made the W4 step 5x slower).  So the cache stamp of these modules,
+# and of the programs and kernels flowc generates (which inline them too), also covers all of them.
+
+HAND_WRITTEN = ("kernels.py", "fastmath.py", "runtime.py", "image.py", "blas.py")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+GENERATED_HEADER = "# flowc-sha256: "      # the first line of every file flowc generates (cache.py)
+
+
+@functools.lru_cache(maxsize=None)
+def hand_written_digest() -> str:
+    """A hash of the hand-written kernels' sources and of the BLAS they bind to (numpy's OpenBLAS or not)."""
+    h = hashlib.sha256()
+    for name in HAND_WRITTEN:
+        with open(os.path.join(_HERE, name), "rb") as f:
+            h.update(f.read())
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "libscipy_openblas64_*"))
+    h.update(" ".join(sorted(os.path.basename(p) for p in libs) + [np.__version__]).encode())
+    return h.hexdigest()
+
+
+def _inlines_hand_written(py_file: str) -> bool:
+    path = os.path.abspath(py_file)
+    if os.path.dirname(path) == _HERE:
+        return os.path.basename(path) in HAND_WRITTEN
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().startswith(GENERATED_HEADER)
+    except OSError:
+        return False
+
+
+class _StampsHandWritten:
+    """Mixed into Numba's source-file locators: the stamp also covers :func:`hand_written_digest`."""
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        return super().from_function(py_func, py_file) if _inlines_hand_written(py_file) else None
+
+    def get_source_stamp(self):
+        return super().get_source_stamp(), hand_written_digest()
+
+
+def _install_locators():
+    c = numba.core.caching
+    impl = getattr(c, "CacheImpl", None) or getattr(c, "_CacheImpl", None)
+    try:
+        bases = [c.UserProvidedCacheLocator, c.InTreeCacheLocator, c.UserWideCacheLocator]
+        classes = impl._locator_classes
+    except AttributeError:          # another Numba: its own locators, keyed on each file alone
+        return
+    if any(issubclass(k, _StampsHandWritten) for k in classes):
+        return
+    classes[:0] = [type(f"FlowcStamped{b.__name__}", (_StampsHandWritten, b), {}) for b in bases]
+
+
+_install_locators()
+
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 jit = numba.njit(**_JIT)
+# Kernels whose outer loop (the batch, for image kernels) is a prange: they run on as many threads as
+# the calling thread's ``numba.get_num_threads()``, which is 1 in serial programs (blas.program_threads).
+pjit = numba.njit(parallel=True, **_JIT)
 
 # -- memory ----------------------------------------------------------------------------------------
 # A fresh 64 MB array costs 16,384 first-touch page faults; glibc mmaps every block over 32 MB afresh,
