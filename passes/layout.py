@@ -7,7 +7,8 @@ in :mod:`.op_roles`).  Then three rules, driven to a fixed point, clean up:
 
 * ``sink-transpose``: an elementwise op whose operands are all the same transpose (or
   are free to re-layout: constants, scalars, broadcast shapes such as a ``[1,C,1,1]``
-  bias, which only needs a reshape to ``[1,1,1,C]``) computes on the untransposed
+  bias, which only needs a reshape to ``[1,1,1,C]``, and ``broadcast_to`` of such a
+  value, re-broadcast in the other frame) computes on the untransposed
   values and is transposed afterwards, so the transpose drifts down the chain.  A
   reshape stands for the inverse transpose only when the perm keeps the operand's
   non-unit axes in order; otherwise (a real data movement) the rule does not fire...
