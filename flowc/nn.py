@@ -48,6 +48,13 @@ def log_softmax(x, axis=-1):
     return emit("log_softmax", x, axis=_axis(axis, x.ndim))
 
 
+@api
+def logsumexp(x, axis=-1):
+    """log(sum(exp(x))) along ``axis`` (removed), stable: +inf in a row gives inf, an all -inf row -inf."""
+    x = _float(x)
+    return emit("logsumexp", x, axis=_axis(axis, x.ndim))
+
+
 def _axis(axis, ndim):
     from flowc.ir.types import normalize_axis
     return normalize_axis(axis, ndim)
@@ -58,16 +65,20 @@ def softmax_cross_entropy(logits, labels):
     """Mean over the batch of -log softmax(logits)[label].
 
     ``labels`` are integer class indices (shape ``logits.shape[:-1]``), or
-    probabilities with the same shape as ``logits``.
+    probabilities with the same shape as ``logits``.  Integer labels are computed as
+    ``logsumexp(logits) - logits[label]``; a label outside ``[0, C)`` picks no logit
+    (its term is the row's logsumexp).
     """
     logits = _float(logits)
     labels = asarray(labels)
-    logp = log_softmax(logits, axis=-1)
     if labels.dtype.is_float:
         target = fnp.astype(labels, logits.dtype)
-    else:
-        target = fnp.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
-    return fnp.negative(fnp.mean(fnp.sum(fnp.multiply(target, logp), axis=-1)))
+        return fnp.negative(fnp.mean(fnp.sum(fnp.multiply(target, log_softmax(logits, axis=-1)), axis=-1)))
+    # -log softmax(z)[y] = logsumexp(z) - z[y]: no [N, C] log-probabilities to write and read back, and
+    # a gradient of one elementwise pass, exp(z - lse) g - onehot g (numba, W2's [4096,1000] value and
+    # gradient: 7.2-8.0 -> 4.6-6.2 ms, interleaved runs)
+    picked = fnp.sum(fnp.multiply(fnp.one_hot(labels, logits.shape[-1], dtype=logits.dtype), logits), axis=-1)
+    return fnp.mean(fnp.subtract(logsumexp(logits, axis=-1), picked))
 
 
 # --------------------------------------------------------------------------- convolution and pooling

@@ -60,13 +60,14 @@ CASES = {
     "slice_tail": ((6,), lambda b, x: b("slice", x, starts=(1,), limits=(5,), strides=(3,))),
     "softmax": ((2, 4), lambda b, x: b("softmax", x, axis=1)),
     "log_softmax": ((3, 2), lambda b, x: b("log_softmax", x, axis=0)),
+    "logsumexp": ((3, 4), lambda b, x: b("logsumexp", x, axis=1)),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_shape_op_gradients(case):
     shape, fn = CASES[case]
-    if case in ("softmax", "log_softmax"):
+    if case in ("softmax", "log_softmax", "logsumexp"):
         pytest.importorskip("flowc.ir.ops.nn")
     f = build(fn, (float64, shape))
     check_vjp(f, [np.random.default_rng(0).normal(size=shape)])

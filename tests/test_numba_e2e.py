@@ -173,13 +173,14 @@ func @f(%x: f32[B,7,5], %b: f32[5]) -> (f32[B,7,5], {res}) {{
     ("reduce_sum", "(2,)", "false", "f32[B,7]"), ("reduce_mean", "(1, 2)", "true", "f32[B,1,1]"),
     ("reduce_max", "(2,)", "true", "f32[B,7,1]"), ("reduce_min", "(1, 2)", "false", "f32[B]")])
 def test_reduce_region_is_one_kernel_with_a_scalar_accumulator(kind, axes, keep, res):
-    """An elementwise body feeding a reduction over trailing axes (plus a full-shape result) is one loop nest."""
+    """An elementwise body feeding a reduction over trailing axes is one loop nest accumulating in a scalar;
+    the full-shape result gets a nest of its own first (so that it vectorizes), in the same kernel."""
     (f,) = parse_module(_REDUCE_REGION.format(kind=kind, axes=axes, keep=keep, res=res))
     f.verify()
     c = nb.compile(f)
     (kernel,) = c.program.kernels.values()
     body = kernel.split("def k_")[1]
-    assert "acc" in body and "np.zeros" not in body and body.count("for ") == 3
+    assert "acc" in body and "np.zeros" not in body and body.count("for ") == 3 + 3
     for batch in (1, 6):
         args = inputs(f, batch, batch)
         args[0][0, 0, 0] = np.nan                        # max/min let nan win, like the reference
@@ -209,12 +210,49 @@ def test_wide_fused_sum_uses_four_partial_accumulators(kind, n):
     c = nb.compile(f)
     (kernel,) = c.program.kernels.values()
     body = kernel.split("def k_")[1]
-    assert "acc3 +=" in body and body.count("for ") == 3     # rows, unrolled by 4, remainder
+    assert "acc3 +=" in body and body.count("for ") == 2 + 3   # the [B, n] result; rows, unrolled by 4, remainder
     rng = np.random.default_rng(n)
     x, y = rng.normal(size=(3, n)).astype(np.float32), rng.normal(size=(3, 1)).astype(np.float32)
     got, want = c(x, y), run(f, x, y)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(got[1], want[1])
+
+
+_PICK_AND_GRAD = """
+func @f(%y: i64[B,1], %z: f32[B,{n}], %lse: f32[B,1], %g: f32[B,1]) -> (f32[B], f32[B,{n}]) {{
+  %0, %1 = fusion(%y, %z, %lse, %g) {{kind = "reduce"}} : f32[B], f32[B,{n}] {{
+  ^(%2: i64[B,1], %3: f32[B,{n}], %4: f32[B,1], %5: f32[B,1]):
+    %6 = iota() {{axis = 1, dtype = i64, shape = (B, {n})}} : i64[B,{n}]
+    %7 = eq(%2, %6) : bool[B,{n}]
+    %8 = cast(%7) {{dtype = f32}} : f32[B,{n}]
+    %9 = mul(%8, %3) : f32[B,{n}]
+    %10 = reduce_sum(%9) {{axes = (1,), keepdims = false}} : f32[B]
+    %11 = sub(%3, %4) : f32[B,{n}]
+    %12 = exp(%11) : f32[B,{n}]
+    %13 = mul(%5, %12) : f32[B,{n}]
+    %14 = sub(%13, %8) : f32[B,{n}]
+    yield %10, %14
+  }}
+  return %0, %1
+}}
+"""
+
+
+@pytest.mark.parametrize("n", [7, 300])
+def test_reduce_region_with_ops_after_the_reduction_is_one_kernel(n):
+    """Softmax cross-entropy's backward region: the picked logit (a one-hot sum) and the gradient
+    exp(z - lse) g - onehot, which the fusion pass groups after the reduction: one kernel, two nests."""
+    (f,) = parse_module(_PICK_AND_GRAD.format(n=n))
+    c = nb.compile(f)
+    (kernel,) = c.program.kernels.values()
+    body = kernel.split("def k_")[1]
+    assert "acc" in body and "fast_exp(" in body
+    rng = np.random.default_rng(n)
+    args = [rng.integers(0, n, (5, 1)), rng.normal(size=(5, n)).astype(np.float32),
+            rng.normal(size=(5, 1)).astype(np.float32), rng.normal(size=(5, 1)).astype(np.float32)]
+    got, want = c(*args), run(f, *args)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("n", [1, 4, 37])

@@ -12,7 +12,7 @@ from flowc.ir.registry import OPS
 from opcheck import apply, infer
 
 FIR = Path(__file__).parent / "fir" / "roundtrip" / "nn.fir"
-NN_OPS = {"softmax", "log_softmax", "conv2d", "max_pool2d", "avg_pool2d", "local_response_norm"}
+NN_OPS = {"softmax", "log_softmax", "logsumexp", "conv2d", "max_pool2d", "avg_pool2d", "local_response_norm"}
 
 
 def conv_attrs(strides=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), **kw):
@@ -332,6 +332,30 @@ def test_softmax_is_stable_and_keeps_dtype():
     assert h.dtype == np.float16 and h.tolist() == [[1.0, 0.0]]
 
 
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=3), st.data(), st.floats(0.1, 1e3))
+def test_logsumexp_matches_formula_and_log_softmax(shape, data, scale):
+    axis = data.draw(st.integers(0, len(shape) - 1))
+    x = np.random.default_rng(len(shape) + axis).standard_normal(shape) * scale
+    m = x.max(axis=axis, keepdims=True)
+    want = (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+    got = apply("logsumexp", x, axis=axis)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    # x - logsumexp(x) is log_softmax(x)
+    np.testing.assert_allclose(x - np.expand_dims(got, axis), apply("log_softmax", x, axis=axis), atol=1e-9)
+
+
+def test_logsumexp_special_values_and_type_rule():
+    x = np.array([[np.inf, 1.0], [-np.inf, -np.inf], [np.nan, 0.0], [1e4, 1e4], [-np.inf, 2.0]], np.float32)
+    got = apply("logsumexp", x, axis=1)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, [np.inf, -np.inf, np.nan, 1e4 + np.log(2), 2.0], rtol=1e-6)
+    assert apply("logsumexp", np.zeros((3, 0), np.float32), axis=1).tolist() == [-np.inf] * 3
+    assert str(infer("logsumexp", ("f32", ["B", 10]), axis=1)) == "f32[B]"
+    with pytest.raises(TypeError_, match=r"input must be floating point"):
+        infer("logsumexp", ("i32", [3]), axis=0)
+
+
 def test_softmax_type_rules():
     assert str(infer("log_softmax", ("f32", ["B", 10]), axis=1)) == "f32[B,10]"
     with pytest.raises(TypeError_, match=r"axis -1 must be in \[0, 2\)"):
@@ -360,7 +384,8 @@ def build_corpus() -> Function:
     l2 = b("local_response_norm", a2, size=3, alpha=0.5, beta=1.0, k=1.0, layout="NHWC")
     s = b("softmax", logits, axis=1)
     ls = b("log_softmax", l1, axis=1)
-    return Function("nn_corpus", [x, xh, w, wh, logits], b.ops, [ls, l2, s])
+    lse, lse64 = b("logsumexp", l1, axis=1), b("logsumexp", logits, axis=1)
+    return Function("nn_corpus", [x, xh, w, wh, logits], b.ops, [ls, l2, s, lse, lse64])
 
 
 def test_fir_corpus_round_trips_and_runs():
@@ -374,6 +399,6 @@ def test_fir_corpus_round_trips_and_runs():
     args = [rng.standard_normal([3 if not isinstance(d, int) else d for d in p.type.shape]).astype(p.type.dtype.np)
             for p in f.params]
     outs = run(f, *args)
-    assert [o.shape for o in outs] == [(3, 8, 4, 3), (3, 4, 4, 4), (3, 10)]
+    assert [o.shape for o in outs] == [(3, 8, 4, 3), (3, 4, 4, 4), (3, 10), (3, 4, 3), (3,)]
     for got, want in zip(outs, run(built, *args)):
         np.testing.assert_array_equal(got, want)

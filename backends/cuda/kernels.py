@@ -363,6 +363,50 @@ def softmax_rows(log: bool):
     return kernel
 
 
+@functools.lru_cache(maxsize=None)
+def logsumexp_rows():
+    """logsumexp of each row of ``inp`` (flat [rows, length]) into ``out[row]``, accumulated in f64 and shifted
+    by the row's max when it is finite (else by 0: +inf gives inf, an all -inf row -inf)."""
+    block = device.BLOCK
+
+    @cuda.jit
+    def kernel(out, inp, rows, length):
+        sh = cuda.shared.array(block, numba.float64)
+        t = cuda.threadIdx.x
+        for row in range(cuda.blockIdx.x, rows, cuda.gridDim.x):
+            base = row * length
+            m = -INF
+            for j in range(t, length, block):
+                m = _max(m, numba.float64(inp[base + j]))
+            sh[t] = m
+            cuda.syncthreads()
+            s = block // 2
+            while s > 0:
+                if t < s:
+                    sh[t] = _max(sh[t], sh[t + s])
+                cuda.syncthreads()
+                s //= 2
+            m = sh[0]
+            if not (m > -INF and m < INF):
+                m = 0.0
+            cuda.syncthreads()
+            z = 0.0
+            for j in range(t, length, block):
+                z += f_exp(numba.float64(inp[base + j]) - m)
+            sh[t] = z
+            cuda.syncthreads()
+            s = block // 2
+            while s > 0:
+                if t < s:
+                    sh[t] = sh[t] + sh[t + s]
+                cuda.syncthreads()
+                s //= 2
+            if t == 0:
+                out[row] = f_log(sh[0]) + m
+            cuda.syncthreads()
+    return kernel
+
+
 # ----------------------------------------------------------------------------- GEMM
 
 @functools.lru_cache(maxsize=None)

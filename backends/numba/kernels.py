@@ -173,6 +173,54 @@ def softmax_rows_parallel(x, outer, n, log):
     return out
 
 
+@jit
+def _logsumexp_row(row, tmp):
+    """logsumexp of one contiguous row, float64: shifted by its max when finite (else by 0, so +inf gives inf
+    and an all -inf row -inf), a vectorizable exp pass into ``tmp``, then a float64 sum."""
+    n = row.shape[0]
+    if n == 0:
+        return -np.inf
+    m = row.dtype.type(_max_lanes(row))
+    if not (m > -np.inf and m < np.inf):
+        m = row.dtype.type(0)
+    for k in range(n):
+        tmp[k] = fast_exp(row[k] - m)
+    return fast_log(_sum_f64(tmp[:n])) + np.float64(m)
+
+
+@jit
+def logsumexp_block(x, outer, n, inner):
+    """logsumexp along the middle axis of x viewed as [outer, n, inner]; flat result of outer * inner."""
+    flat = np.ascontiguousarray(x).reshape(outer * n * inner)
+    out = np.empty(outer * inner, x.dtype)
+    tmp = np.empty(n, x.dtype)
+    if inner == 1:
+        for o in range(outer):
+            out[o] = _logsumexp_row(flat[o * n:(o + 1) * n], tmp)
+        return out
+    row = np.empty(n, x.dtype)
+    for o in range(outer):
+        for j in range(inner):
+            base = o * n * inner + j
+            for k in range(n):
+                row[k] = flat[base + k * inner]
+            out[o * inner + j] = _logsumexp_row(row, tmp)
+    return out
+
+
+@numba.njit(parallel=True, **_JIT)
+def logsumexp_rows_parallel(x, outer, n):
+    """``logsumexp_block`` with inner == 1, its rows split across threads."""
+    flat = np.ascontiguousarray(x).reshape(outer * n)
+    out = np.empty(outer, x.dtype)
+    parts = min(outer, 64)                 # a scratch row per part, not per row
+    for t in numba.prange(parts):
+        tmp = np.empty(n, x.dtype)
+        for o in range(outer * t // parts, outer * (t + 1) // parts):
+            out[o] = _logsumexp_row(flat[o * n:(o + 1) * n], tmp)
+    return out
+
+
 # -- f16 emulation ------------------------------------------------------------------------------
 
 

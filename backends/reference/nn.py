@@ -33,6 +33,16 @@ def _log_softmax(x, axis):
     return (z - np.log(np.exp(z).sum(axis=axis, keepdims=True))).astype(x.dtype)
 
 
+@impls.register("logsumexp")
+def _logsumexp(x, axis):
+    a = x.astype(_acc(x.dtype), copy=False)
+    if a.shape[axis] == 0:
+        return np.full(np.delete(a.shape, axis), -np.inf, x.dtype)
+    m = a.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0).astype(a.dtype)          # +inf -> inf, all -inf -> -inf, nan -> nan
+    return (np.log(np.exp(a - m).sum(axis=axis, keepdims=True)) + m).squeeze(axis).astype(x.dtype)
+
+
 def _out_size(size, lo, hi, k, s, d):
     return (size + lo + hi - d * (k - 1) - 1) // s + 1
 

@@ -1,4 +1,4 @@
-"""Gradient rules of the nn family (softmax family here; conv/pool/LRN use their *_grad ops)."""
+"""Gradient rules of the nn family (softmax family and logsumexp here; conv/pool/LRN use their *_grad ops)."""
 from .transform import GradError, grad_rules
 
 
@@ -14,6 +14,13 @@ def _log_softmax(g, op, ct):
     y, axis = op.result, op.attrs["axis"]
     total = g("reduce_sum", ct, axes=(axis,), keepdims=True)
     return [g("sub", ct, g("mul", g("exp", y), total))]
+
+
+@grad_rules.register("logsumexp")
+def _logsumexp(g, op, ct):
+    (x,), axis = op.operands, op.attrs["axis"]
+    lse = g("expand_dims", op.result, axes=(axis,))
+    return [g("mul", g("expand_dims", ct, axes=(axis,)), g("exp", g("sub", x, lse)))]
 
 
 def _conv_attrs(op):

@@ -208,10 +208,10 @@ class _Gen:
             return
         dt, nd, m = x.type.dtype, x.type.ndim, self.mag(x)
         names = ["reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin"]
-        names += ["reduce_mean", "softmax", "log_softmax"] if dt.is_float else []
+        names += ["reduce_mean", "softmax", "log_softmax", "logsumexp"] if dt.is_float else []
         name = self.choice(names)
         keepdims = self.coin()
-        if name in ("argmax", "argmin", "softmax", "log_softmax"):
+        if name in ("argmax", "argmin", "softmax", "log_softmax", "logsumexp"):
             if nd == 0:
                 return
             axis = int(self.rng.integers(nd))

@@ -22,7 +22,7 @@ BASE = {"f16": (2e-3, 1e-3), "f32": (2e-6, 1e-6), "f64": (1e-12, 1e-12)}
 CLASS_FACTOR = {"exact": 0.0, "elementwise": 1.0, "transcendental": 8.0, "accumulate": 64.0}
 
 TRANSCENDENTAL = frozenset({
-    "exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "sigmoid", "sin", "cos", "pow", "softmax", "log_softmax",
+    "exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "sigmoid", "sin", "cos", "pow", "softmax", "log_softmax", "logsumexp",
     "local_response_norm", "random_normal", "random_uniform", "div"})
 MOVES_DATA = frozenset({
     "reshape", "transpose", "broadcast_to", "expand_dims", "squeeze", "concatenate", "pad", "slice", "take",

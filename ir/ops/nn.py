@@ -1,4 +1,4 @@
-"""Neural-network ops: softmax, 2-D convolution, pooling, local response normalisation.
+"""Neural-network ops: softmax, logsumexp, 2-D convolution, pooling, local response normalisation.
 
 Layouts: "NCHW" inputs take OIHW weights ``[O, C/groups, KH, KW]``; "NHWC" inputs take
 HWIO weights ``[KH, KW, C/groups, O]``.  Output channel ``o`` belongs to group
@@ -45,6 +45,15 @@ def _softmax_like(name: str, doc: str):
 
 _softmax_like("softmax", "exp(x - max) / sum(exp(x - max)) along axis")
 _softmax_like("log_softmax", "(x - max) - log(sum(exp(x - max))) along axis")
+
+
+@defop("logsumexp", attrs={"axis": Attr("int")}, traits=("pure",),
+       doc="log(sum(exp(x))) along axis, which is removed: m + log(sum(exp(x - m))) with m the max when it is "
+           "finite (else 0), so a row holding +inf gives inf, an all -inf or empty row -inf, a nan nan")
+def _logsumexp(x: TensorType, axis) -> TensorType:
+    _float_input(x)
+    _canonical_axis(axis, x.ndim)
+    return TensorType(x.dtype, tuple(d for i, d in enumerate(x.shape) if i != axis))
 
 
 # -- shared 2-D window validation ------------------------------------------------------------

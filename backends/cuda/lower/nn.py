@@ -132,4 +132,25 @@ def _softmax(log):
 rules.register("softmax")(_softmax(False))
 rules.register("log_softmax")(_softmax(True))
 
+
+@rules.register("logsumexp")
+def _logsumexp(ctx, op):
+    axis, t = op.attrs["axis"], op.result.type
+
+    def run(args, env):
+        x = args[0]
+        r = x.ndim
+        perm = [a for a in range(r) if a != axis] + [axis]
+        if perm != list(range(r)):
+            x = transposed(x, perm)
+        length = tuple(x.shape)[r - 1]
+        rows = x.size // length if length else int(np.prod(tuple(x.shape)[:r - 1]))
+        out = empty(tuple(x.shape)[:r - 1], t.dtype.np)
+        if rows:
+            from .. import device
+            blocks, threads = device.row_grid(rows)
+            kernels.logsumexp_rows()[blocks, threads](flat(out), flat(x), rows, length)
+        return out
+    return run
+
 __all__ = ["strides_of"]

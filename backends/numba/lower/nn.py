@@ -31,6 +31,24 @@ rules.register("softmax")(_softmax_block(False))
 rules.register("log_softmax")(_softmax_block(True))
 
 
+@rules.register("logsumexp")
+def _logsumexp(e, op):
+    """A call to ``kernels.logsumexp_block`` (or its threaded twin for large, contiguous rows)."""
+    (v,), t, axis = op.operands, op.operands[0].type, op.attrs["axis"]
+    outer, n, inner = e.count(t.shape[:axis]), e.dim(t.shape[axis]), e.count(t.shape[axis + 1:])
+    name = e.result_var(op.result)
+    if inner == "1" and e.want_parallel(t.shape):
+        call = f"{e.helper('logsumexp_rows_parallel')}({e.arr(v)}, {outer}, {n})"
+    else:
+        call = f"{e.helper('logsumexp_block')}({e.arr(v)}, {outer}, {n}, {inner})"
+    e.emit(f"{name} = {call}.reshape({e.shape(op.result.type.shape)})")
+    e.finish(name, op.result.type)
+    return name
+
+
+_logsumexp.in_program = lambda op: True
+
+
 # Image kernels take contiguous NHWC images and HWIO filters (see ``image``): operands in NCHW/OIHW are
 # transposed to contiguous copies on the way in and the result back on the way out.
 _TO_KERNEL = {False: (0, 2, 3, 1), True: (2, 3, 1, 0)}      # weights? -> NCHW->NHWC / OIHW->HWIO

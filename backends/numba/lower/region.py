@@ -5,10 +5,12 @@ or is a constant or an iota, and every value's shape broadcasts into the loop
 shape (the broadcast of the region's results).  Each element then costs one
 read per operand and one write per result; intermediates are scalar temps.
 
-A ``reduce`` region (an elementwise body whose only result is a float
-sum/mean/max/min over trailing axes) is one loop nest too: the loop runs over
-the reduction's operand and a scalar accumulator per output element replaces
-the operand's array (sums accumulate in float64, like the unfused reduction).
+A ``reduce`` region (an elementwise body feeding one float sum/mean/max/min over
+trailing axes, which nothing else in the region reads) is one loop nest too: the
+loop runs over the reduction's operand and a scalar accumulator per output element
+replaces the operand's array (sums accumulate in float64, like the unfused
+reduction); values of the body with the loop's shape get a plain nest of their own
+before it (softmax cross-entropy: the gradient, then the picked logit).
 Anything else is lowered op by op inline.
 """
 from __future__ import annotations
@@ -47,9 +49,10 @@ def _trailing_reduction(region):
     """The region's final reduce op when the region is an elementwise body feeding one float reduction over
     trailing axes (see the module docstring), else None.  The region may also yield values of the body
     that have the loop's full shape (they are stored from inside the loop)."""
-    if not region.ops or _reduce_kind(region.ops[-1]) is None:
-        return None
-    red = region.ops[-1]
+    reds = [op for op in region.ops if _reduce_kind(op) is not None]
+    if len(reds) != 1 or any(reds[0].result in op.operands for op in region.ops):
+        return None                       # one reduction, and nothing in the loop reads its total
+    red = reds[0]
     t = red.operands[0].type
     axes = sorted(red.attrs["axes"])
     if not t.dtype.is_float or not axes or axes != list(range(axes[0], t.ndim)):
@@ -57,7 +60,7 @@ def _trailing_reduction(region):
     others = [v for v in region.results if v is not red.result]
     if len(others) != len(region.results) - 1 or any(tuple(v.type.shape) != tuple(t.shape) for v in others):
         return None
-    body = SimpleNamespace(ops=region.ops[:-1], params=region.params)
+    body = SimpleNamespace(ops=[o for o in region.ops if o is not red], params=region.params)
     return red if _fusable(None, body, t.shape) else None
 
 
@@ -157,25 +160,29 @@ def _fused_reduction(e, op, region, red):
     first = min(red.attrs["axes"])
     kept, reduced = loop[:first], loop[first:]
     _bind_params(e, op, region, loop)
-    body = _hoist_constants(e, region.ops[:-1])
+    body = _hoist_constants(e, [o for o in region.ops if o is not red])
     outs = [e.alloc(r) for r in op.results]
     k = [i for i, v in enumerate(region.results) if v is red.result][0]
     out, res = outs[k], op.results[k].type
+    side = [(o, v) for o, v in zip(outs, region.results) if v is not red.result]
+    if side:
+        # The other results get a plain nest of their own, which LLVM vectorizes (exp and all); a store
+        # inside the accumulating loop kept W2's gradient scalar (17 ms against 1.8).  Their common
+        # ops are computed twice: elementwise work, cheaper than the lost vectors.
+        with e.loops(loop) as idx:
+            get = _emit_body(e, backward_slice(body, [v for _, v in side]), loop, idx)
+            for o, v in side:
+                e.emit(f"{o}{e.sub(idx)} = {get(v)}")
+        body = backward_slice(body, [src])
     with e.loops(kept, parallel=bool(kept) and e.want_parallel(loop)) as oidx:   # sized by the whole nest
         if kind in ("sum", "mean") and _wide(reduced[-1]):
-            acc = _partial_sums(e, body, loop, outs, region, red, list(oidx), reduced)
+            acc = _partial_sums(e, body, loop, red, list(oidx), reduced)
         else:
-            acc = _running(e, body, loop, outs, region, red, list(oidx), reduced, kind)
+            acc = _running(e, body, loop, red, list(oidx), reduced, kind)
         total = f"{acc} / ({e.count(reduced)})" if kind == "mean" else acc
         at = list(oidx) + ["0"] * (res.ndim - len(kept))
         e.emit(f"{out}{e.sub(at)} = {e.typed(total, res.dtype)}")
     return outs
-
-
-def _store_side_results(e, outs, region, red, get, idx):
-    for o, v in zip(outs, region.results):
-        if v is not red.result:
-            e.emit(f"{o}{e.sub(idx)} = {get(v)}")
 
 
 LANES = 4
@@ -189,7 +196,7 @@ def _wide(d) -> bool:
     return isinstance(d, Sym) or int(d) >= WIDE
 
 
-def _partial_sums(e, body, loop, outs, region, red, oidx, reduced) -> str:
+def _partial_sums(e, body, loop, red, oidx, reduced) -> str:
     """Sum over ``reduced`` into LANES float64 accumulators, the innermost axis unrolled LANES times, so the
     adds form independent chains instead of one serial dependency.  Returns the expression of the total."""
     src = red.operands[0]
@@ -202,7 +209,6 @@ def _partial_sums(e, body, loop, outs, region, red, oidx, reduced) -> str:
         def step(index, acc):
             idx = oidx + list(ridx) + [index]
             get = _emit_body(e, body, loop, idx)
-            _store_side_results(e, outs, region, red, get, idx)
             e.emit(f"{acc} += {get(src)}")
         e.emit(f"{m} = {n} - {n} % {LANES}")
         e.emit(f"for {j} in range(0, {m}, {LANES}):")
@@ -221,7 +227,7 @@ def _partial_sums(e, body, loop, outs, region, red, oidx, reduced) -> str:
     return accs[0]
 
 
-def _running(e, body, loop, outs, region, red, oidx, reduced, kind) -> str:
+def _running(e, body, loop, red, oidx, reduced, kind) -> str:
     """One accumulator in index order: sums of short rows, and max/min with nan winning."""
     src = red.operands[0]
     acc = e.fresh("acc")
@@ -232,7 +238,6 @@ def _running(e, body, loop, outs, region, red, oidx, reduced, kind) -> str:
     with e.loops(reduced, parallel=False) as iidx:
         idx = oidx + list(iidx)
         get = _emit_body(e, body, loop, idx)
-        _store_side_results(e, outs, region, red, get, idx)
         x = get(src)
         if kind in ("sum", "mean"):
             e.emit(f"{acc} += {x}")
