@@ -317,6 +317,38 @@ def arg_rows(kind: str, acc):
     return kernel
 
 
+@cuda.jit(device=True)
+def _block_reduce(sh, t, v, take_max):
+    """Max (or sum) of ``v`` over the block's threads, returned to every thread (``sh``: BLOCK doubles)."""
+    sh[t] = v
+    cuda.syncthreads()
+    s = device.BLOCK // 2
+    while s > 0:
+        if t < s:
+            sh[t] = _max(sh[t], sh[t + s]) if take_max else sh[t] + sh[t + s]
+        cuda.syncthreads()
+        s //= 2
+    r = sh[0]
+    cuda.syncthreads()
+    return r
+
+
+@cuda.jit(device=True)
+def _shift_and_total(sh, t, inp, base, length, finite_shift):
+    """(m, sum of exp(x - m)) over one row, in f64: m is the row's max (with ``finite_shift``, 0 where that
+    max is not finite)."""
+    m = -INF
+    for j in range(t, length, device.BLOCK):
+        m = _max(m, numba.float64(inp[base + j]))
+    m = _block_reduce(sh, t, m, True)
+    if finite_shift and not (m > -INF and m < INF):
+        m = 0.0
+    z = 0.0
+    for j in range(t, length, device.BLOCK):
+        z += f_exp(numba.float64(inp[base + j]) - m)
+    return m, _block_reduce(sh, t, z, False)
+
+
 @functools.lru_cache(maxsize=None)
 def softmax_rows(log: bool):
     """Numerically stable (log-)softmax of each row of ``inp`` (flat [rows, length]), accumulated in f64."""
@@ -328,32 +360,7 @@ def softmax_rows(log: bool):
         t = cuda.threadIdx.x
         for row in range(cuda.blockIdx.x, rows, cuda.gridDim.x):
             base = row * length
-            m = -INF
-            for j in range(t, length, block):
-                m = _max(m, numba.float64(inp[base + j]))
-            sh[t] = m
-            cuda.syncthreads()
-            s = block // 2
-            while s > 0:
-                if t < s:
-                    sh[t] = _max(sh[t], sh[t + s])
-                cuda.syncthreads()
-                s //= 2
-            m = sh[0]
-            cuda.syncthreads()
-            z = 0.0
-            for j in range(t, length, block):
-                z += f_exp(numba.float64(inp[base + j]) - m)
-            sh[t] = z
-            cuda.syncthreads()
-            s = block // 2
-            while s > 0:
-                if t < s:
-                    sh[t] = sh[t] + sh[t + s]
-                cuda.syncthreads()
-                s //= 2
-            z = sh[0]
-            cuda.syncthreads()
+            m, z = _shift_and_total(sh, t, inp, base, length, False)
             for j in range(t, length, block):
                 d = numba.float64(inp[base + j]) - m
                 if log:
@@ -374,36 +381,9 @@ def logsumexp_rows():
         sh = cuda.shared.array(block, numba.float64)
         t = cuda.threadIdx.x
         for row in range(cuda.blockIdx.x, rows, cuda.gridDim.x):
-            base = row * length
-            m = -INF
-            for j in range(t, length, block):
-                m = _max(m, numba.float64(inp[base + j]))
-            sh[t] = m
-            cuda.syncthreads()
-            s = block // 2
-            while s > 0:
-                if t < s:
-                    sh[t] = _max(sh[t], sh[t + s])
-                cuda.syncthreads()
-                s //= 2
-            m = sh[0]
-            if not (m > -INF and m < INF):
-                m = 0.0
-            cuda.syncthreads()
-            z = 0.0
-            for j in range(t, length, block):
-                z += f_exp(numba.float64(inp[base + j]) - m)
-            sh[t] = z
-            cuda.syncthreads()
-            s = block // 2
-            while s > 0:
-                if t < s:
-                    sh[t] = sh[t] + sh[t + s]
-                cuda.syncthreads()
-                s //= 2
+            m, z = _shift_and_total(sh, t, inp, row * length, length, True)
             if t == 0:
-                out[row] = f_log(sh[0]) + m
-            cuda.syncthreads()
+                out[row] = f_log(z) + m
     return kernel
 
 

@@ -142,6 +142,13 @@ def _softmax_row(row, out, log):
 
 
 @jit
+def _gather_row(flat, base, stride, row):
+    """row[k] = flat[base + k * stride]: one strided row of a [outer, n, inner] block, made contiguous."""
+    for k in range(row.shape[0]):
+        row[k] = flat[base + k * stride]
+
+
+@jit
 def softmax_block(x, outer, n, inner, log):
     """softmax (or log_softmax) along the middle axis of x viewed as [outer, n, inner]; flat result."""
     flat = np.ascontiguousarray(x).reshape(outer * n * inner)
@@ -155,8 +162,7 @@ def softmax_block(x, outer, n, inner, log):
     for o in range(outer):
         for j in range(inner):
             base = o * n * inner + j
-            for k in range(n):
-                row[k] = flat[base + k * inner]
+            _gather_row(flat, base, inner, row)
             _softmax_row(row, res, log)
             for k in range(n):
                 out[base + k * inner] = res[k]
@@ -201,9 +207,7 @@ def logsumexp_block(x, outer, n, inner):
     row = np.empty(n, x.dtype)
     for o in range(outer):
         for j in range(inner):
-            base = o * n * inner + j
-            for k in range(n):
-                row[k] = flat[base + k * inner]
+            _gather_row(flat, o * n * inner + j, inner, row)
             out[o * inner + j] = _logsumexp_row(row, tmp)
     return out
 

@@ -104,25 +104,31 @@ def _lrn(ctx, op):
     return run
 
 
+def _rows_along(x, axis):
+    """``x`` with ``axis`` moved last (a transposed copy when it was not), as (array, perm or None, rows,
+    length)."""
+    r = x.ndim
+    perm = [a for a in range(r) if a != axis] + [axis]
+    moved = perm != list(range(r))
+    if moved:
+        x = transposed(x, perm)
+    length = tuple(x.shape)[r - 1] if r else 1
+    rows = int(np.prod(tuple(x.shape)[:r - 1], dtype=np.int64)) if r else 1
+    return x, (perm if moved else None), rows, length
+
+
 def _softmax(log):
     def lower(ctx, op):
         axis, t = op.attrs["axis"], op.result.type
 
         def run(args, env):
-            x = args[0]
-            r = x.ndim
-            perm = [a for a in range(r) if a != axis] + [axis]
-            moved = perm != list(range(r))
-            if moved:
-                x = transposed(x, perm)
-            length = tuple(x.shape)[r - 1] if r else 1
-            rows = x.size // length if length else 0
+            x, perm, rows, length = _rows_along(args[0], axis)
             out = empty(x.shape, t.dtype.np)
-            if rows:
+            if rows and length:
                 from .. import device
                 blocks, threads = device.row_grid(rows)
                 kernels.softmax_rows(log)[blocks, threads](flat(out), flat(x), rows, length)
-            if moved:
+            if perm is not None:
                 out = transposed(out, list(np.argsort(perm)))
             return out
         return run
@@ -138,19 +144,14 @@ def _logsumexp(ctx, op):
     axis, t = op.attrs["axis"], op.result.type
 
     def run(args, env):
-        x = args[0]
-        r = x.ndim
-        perm = [a for a in range(r) if a != axis] + [axis]
-        if perm != list(range(r)):
-            x = transposed(x, perm)
-        length = tuple(x.shape)[r - 1]
-        rows = x.size // length if length else int(np.prod(tuple(x.shape)[:r - 1]))
-        out = empty(tuple(x.shape)[:r - 1], t.dtype.np)
+        x, _, rows, length = _rows_along(args[0], axis)
+        out = empty(tuple(x.shape)[:-1], t.dtype.np)
         if rows:
             from .. import device
             blocks, threads = device.row_grid(rows)
             kernels.logsumexp_rows()[blocks, threads](flat(out), flat(x), rows, length)
         return out
     return run
+
 
 __all__ = ["strides_of"]
