@@ -1,4 +1,4 @@
-"""softmax/log_softmax, conv2d, pooling and LRN (and their gradients) via ``kernels``.
+"""softmax/log_softmax/logsumexp, conv2d, pooling and LRN (and their gradients) via ``kernels``.
 
 The image kernels (``image``) take NHWC images and HWIO filters; the layout pass
 gives this backend NHWC programs (``PREFERRED_LAYOUT``), and NCHW ops that remain
@@ -7,46 +7,32 @@ gives this backend NHWC programs (``PREFERRED_LAYOUT``), and NCHW ops that remai
 from __future__ import annotations
 
 from ..codegen import rules
+from .reduction import block
 
 
-def _softmax_block(log: bool):
-    """Float softmax: a call to ``kernels.softmax_block`` in the program (compiled once, cached)."""
+def _along_axis(block_kernel: str, rows_kernel: str, *extra):
+    """An op along one float axis as a call in the program: ``kernels.<block_kernel>(x, outer, n, inner,
+    *extra)`` over x viewed as [outer, n, inner], or ``<rows_kernel>(x, outer, n, *extra)``, its rows split
+    across threads, when they are contiguous and the op is large.  The kernels are compiled once, cached."""
     def lower(e, op):
-        (v,), t = op.operands, op.result.type
-        axis = op.attrs["axis"]
-        outer, n, inner = e.count(t.shape[:axis]), e.dim(t.shape[axis]), e.count(t.shape[axis + 1:])
+        (v,), t, res = op.operands, op.operands[0].type, op.result.type
+        outer, n, inner = block(e, t.shape, (op.attrs["axis"],))
+        tail = "".join(f", {a}" for a in extra)
         name = e.result_var(op.result)
-        if inner == "1" and e.want_parallel(t.shape):       # contiguous rows, large: split across threads
-            call = f"{e.helper('softmax_rows_parallel')}({e.arr(v)}, {outer}, {n}, {log})"
+        if inner == "1" and e.want_parallel(t.shape):
+            call = f"{e.helper(rows_kernel)}({e.arr(v)}, {outer}, {n}{tail})"
         else:
-            call = f"{e.helper('softmax_block')}({e.arr(v)}, {outer}, {n}, {inner}, {log})"
-        e.emit(f"{name} = {call}.reshape({e.shape(t.shape)})")
-        e.finish(name, t)
+            call = f"{e.helper(block_kernel)}({e.arr(v)}, {outer}, {n}, {inner}{tail})"
+        e.emit(f"{name} = {call}.reshape({e.shape(res.shape)})")
+        e.finish(name, res)
         return name
     lower.in_program = lambda op: True
     return lower
 
 
-rules.register("softmax")(_softmax_block(False))
-rules.register("log_softmax")(_softmax_block(True))
-
-
-@rules.register("logsumexp")
-def _logsumexp(e, op):
-    """A call to ``kernels.logsumexp_block`` (or its threaded twin for large, contiguous rows)."""
-    (v,), t, axis = op.operands, op.operands[0].type, op.attrs["axis"]
-    outer, n, inner = e.count(t.shape[:axis]), e.dim(t.shape[axis]), e.count(t.shape[axis + 1:])
-    name = e.result_var(op.result)
-    if inner == "1" and e.want_parallel(t.shape):
-        call = f"{e.helper('logsumexp_rows_parallel')}({e.arr(v)}, {outer}, {n})"
-    else:
-        call = f"{e.helper('logsumexp_block')}({e.arr(v)}, {outer}, {n}, {inner})"
-    e.emit(f"{name} = {call}.reshape({e.shape(op.result.type.shape)})")
-    e.finish(name, op.result.type)
-    return name
-
-
-_logsumexp.in_program = lambda op: True
+rules.register("softmax")(_along_axis("softmax_block", "softmax_rows_parallel", False))
+rules.register("log_softmax")(_along_axis("softmax_block", "softmax_rows_parallel", True))
+rules.register("logsumexp")(_along_axis("logsumexp_block", "logsumexp_rows_parallel"))
 
 
 # Image kernels take contiguous NHWC images and HWIO filters (see ``image``): operands in NCHW/OIHW are
