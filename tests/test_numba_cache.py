@@ -92,6 +92,29 @@ func @ident(%x: f32[B,3], %k: i64[B]) -> (f32[B,3], f32[3,B], i64[B]) {
         c(x, np.array([1, 2, 3]))
 
 
+def test_results_sharing_one_buffer_come_back_separate(cache_dir):
+    """Results that Numba allocated skip the overlap checks unless another result came from the same
+    allocation: a value returned twice, or two slices of one buffer, still come back as separate arrays."""
+    f = parse_function("""
+func @shared(%x: f32[B,4]) -> (f32[B,4], f32[B,4], f32[B,2], f32[B,2], f32[B,4]) {
+  %0 = mul(%x, %x) : f32[B,4]
+  %1 = slice(%0) {limits = (B, 2), starts = (0, 0), strides = (1, 1)} : f32[B,2]
+  %2 = slice(%0) {limits = (B, 4), starts = (0, 2), strides = (1, 1)} : f32[B,2]
+  %3 = add(%x, %x) : f32[B,4]
+  return %0, %0, %1, %2, %3
+}""")
+    c = nb.compile(f)
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    outs = c(x)
+    for i, a in enumerate(outs):
+        for b in outs[i + 1:]:
+            assert not np.shares_memory(a, b)
+    outs[0][...] = -1
+    np.testing.assert_array_equal(outs[1], x * x)
+    np.testing.assert_array_equal(outs[2], (x * x)[:, :2])
+    np.testing.assert_array_equal(outs[4], x + x)
+
+
 def test_runtime_check_of_assumed_equal_symbol(cache_dir):
     # The type rule unifies N with 3 (it cannot know); the program checks it before reading.
     f = parse_function("""

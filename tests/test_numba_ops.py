@@ -230,3 +230,28 @@ def test_reduction_of_a_transposed_value_reads_the_source_in_memory_order():
     for n in (1, 4):
         args = inputs_for_sizes(f, seed=n, n=n)
         assert_agrees(c(*args), run(f, *args), f"batch {n}")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_logsumexp_kernels_match_numpy_on_short_and_long_rows_with_special_values(data):
+    """Rows up to SHORT_ROW long take the chunked path (chunks of _CHUNK elements, so several per array);
+    longer ones the per-row path; the parallel kernel splits rows across threads with either.  +inf in a
+    row gives inf, an all -inf row -inf, nan nan, as numpy's max-shifted formula does."""
+    from flowc.backends.numba import kernels
+    n = data.draw(st.sampled_from([1, 2, 3, 10, kernels.SHORT_ROW, kernels.SHORT_ROW + 1, 40]))
+    outer = data.draw(st.integers(0, 2 * kernels._CHUNK // n + 3))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
+    x = (rng.standard_normal((outer, n)) * 30).astype(np.float32)
+    for value in data.draw(st.lists(st.sampled_from([np.inf, -np.inf, np.nan]), max_size=3)):
+        if outer:
+            x[rng.integers(outer), rng.integers(n)] = value
+    if outer > 1 and data.draw(st.booleans()):
+        x[rng.integers(outer)] = -np.inf
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        m = x64.max(axis=1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        want = (np.log(np.exp(x64 - m).sum(axis=1)) + m[:, 0]).astype(np.float32)
+    for got in (kernels.logsumexp_block(x, outer, n, 1), kernels.logsumexp_rows_parallel(x, outer, n)):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6)

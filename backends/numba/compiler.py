@@ -14,6 +14,7 @@ import threading
 import numba
 import numba.core.codegen
 import numpy as np
+from numba.core.runtime._nrt_python import _MemInfo
 
 from flowc.backends.reference import RuntimeInputError, bind_inputs
 from flowc.ir.core import Function
@@ -95,19 +96,23 @@ class Compiled:
             raise FlowcError(f"unknown text kind {kind!r}; expected one of {', '.join(fns)}")
         return fns[kind]()
 
-    FRESH_OUTPUTS = True          # results never share memory with the inputs (copied below when they would)
+    # Results never share memory with the inputs (copied below when they would).  A result Numba allocated
+    # in this call has a MemInfo base without a parent object (views of an input or constant have the
+    # array as parent): only those skip the may_share_memory checks, which cost W3's step 4 us.
+    FRESH_OUTPUTS = True
 
     def prepare(self, args) -> list:
         """The arrays the program receives: inputs checked against the signature, converted to its
-        storage dtypes, C-contiguous and writeable (a copy only where one of those differs)."""
-        args = tuple(np.asarray(a) if isinstance(a, np.generic) else a for a in args)
-        shapes = tuple((a.dtype, a.shape) if isinstance(a, np.ndarray) else None for a in args)
+        storage dtypes, C-contiguous, aligned and writeable (a copy only where one of those differs: Numba
+        would compile the program anew for an unaligned array)."""
+        args = [np.asarray(a) if isinstance(a, np.generic) else a for a in args]
+        shapes = tuple([(a.dtype, a.shape) if isinstance(a, np.ndarray) else None for a in args])
         if shapes not in self._bound:            # the check depends on dtypes and shapes only
             bind_inputs(self.function, args)
             self._bound.add(shapes)
         conv = []
         for a, dt in zip(args, self._in):
-            if a.dtype != dt or not (a.flags.c_contiguous and a.flags.writeable):
+            if a.dtype != dt or not a.flags.carray:      # carray: C-contiguous, aligned and writeable
                 a = np.array(a, dtype=dt, order="C")
             conv.append(a)
         return conv
@@ -129,17 +134,29 @@ class Compiled:
             restore(token)
 
     def __call__(self, *args):
-        conv = self.prepare(args)
+        return self._finish(self.prepare(args))
+
+    def call_bound(self, arrays):
+        """``__call__`` on numpy arrays whose dtypes and shapes already passed ``prepare``'s signature check
+        (the jit wrapper's fast path, for a call structured and shaped like one that ran before)."""
+        return self._finish([a if a.dtype == dt and a.flags.carray else np.array(a, dtype=dt, order="C")
+                             for a, dt in zip(arrays, self._in)])
+
+    def _finish(self, conv):
         try:
             outs = self.run(conv)
         except ValueError as e:      # a runtime dim check in the program (symbols assumed equal)
             raise RuntimeInputError(f"@{self.function.name}: {e}") from None
-        results = []
+        results, allocations = [], set()
         for o, f16 in zip(outs, self._f16_out):
             if f16:
                 o = o.astype(np.float16)
-            elif any(np.may_share_memory(o, a) for a in (*conv, *self._consts, *results)):
-                o = o.copy()
+            else:
+                base = o.base
+                if type(base) is _MemInfo and base.parent is None and base.data not in allocations:
+                    allocations.add(base.data)        # allocated by this call, and no other result's buffer
+                elif any(np.may_share_memory(o, a) for a in (*conv, *self._consts, *results)):
+                    o = o.copy()
             results.append(o)
         return results
 

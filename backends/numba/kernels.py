@@ -194,12 +194,53 @@ def _logsumexp_row(row, tmp):
     return fast_log(_sum_f64(tmp[:n])) + np.float64(m)
 
 
+SHORT_ROW = 16          # rows up to this long: logsumexp a chunk of rows at a time
+_CHUNK = 2048           # elements per chunk of short rows (its scratch stays in L1)
+
+
+@jit
+def _logsumexp_short_rows(flat, n, o0, o1, out):
+    """logsumexp of the contiguous rows o0..o1 of length n (1 <= n <= SHORT_ROW) into out[o0:o1].
+
+    Why not ``_logsumexp_row`` per row: on a ten-element row its max / exp / sum phases are each a
+    dependent chain too short for the vector units (MNIST logits [100,10]: 9.1 us).  Here a chunk of rows
+    shares each phase, and the exp is one flat vectorizable pass over the chunk (3.6 us)."""
+    rows = max(1, _CHUNK // n)
+    shift = np.empty(rows * n, flat.dtype)
+    tmp = np.empty(rows * n, flat.dtype)
+    ms = np.empty(rows, flat.dtype)
+    for c0 in range(o0, o1, rows):
+        c1 = min(c0 + rows, o1)
+        for r in range(c1 - c0):
+            b = (c0 + r) * n
+            m = flat[b]
+            for k in range(1, n):
+                v = flat[b + k]
+                m = v if v > m else m
+            if not (m > -np.inf and m < np.inf):
+                m = flat.dtype.type(0)
+            ms[r] = m
+            for k in range(n):
+                shift[r * n + k] = m
+        base = c0 * n
+        for i in range((c1 - c0) * n):
+            tmp[i] = fast_exp(flat[base + i] - shift[i])
+        for r in range(c1 - c0):
+            s = 0.0
+            for k in range(n):
+                s += tmp[r * n + k]
+            out[c0 + r] = np.log(s) + np.float64(ms[r])
+
+
 @jit
 def logsumexp_block(x, outer, n, inner):
     """logsumexp along the middle axis of x viewed as [outer, n, inner]; flat result of outer * inner."""
     flat = np.ascontiguousarray(x).reshape(outer * n * inner)
     out = np.empty(outer * inner, x.dtype)
     tmp = np.empty(n, x.dtype)
+    if inner == 1 and 0 < n <= SHORT_ROW:
+        _logsumexp_short_rows(flat, n, 0, outer, out)
+        return out
     if inner == 1:
         for o in range(outer):
             out[o] = _logsumexp_row(flat[o * n:(o + 1) * n], tmp)
@@ -219,8 +260,12 @@ def logsumexp_rows_parallel(x, outer, n):
     out = np.empty(outer, x.dtype)
     parts = min(outer, 64)                 # a scratch row per part, not per row
     for t in numba.prange(parts):
+        o0, o1 = outer * t // parts, outer * (t + 1) // parts
+        if 0 < n <= SHORT_ROW:
+            _logsumexp_short_rows(flat, n, o0, o1, out)
+            continue
         tmp = np.empty(n, x.dtype)
-        for o in range(outer * t // parts, outer * (t + 1) // parts):
+        for o in range(o0, o1):
             out[o] = _logsumexp_row(flat[o * n:(o + 1) * n], tmp)
     return out
 
