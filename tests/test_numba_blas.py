@@ -85,3 +85,33 @@ def test_large_gemm_split_over_threads_matches_numpy(m, k, n, la, lb):
     finally:
         numba.set_num_threads(was)
     np.testing.assert_allclose(out, a @ b, rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, blas.FEW_ROWS), k=st.integers(1, 11), extra=st.integers(0, 70),
+       dtype=st.sampled_from([np.float32, np.float64]), la=st.sampled_from(["C", "F", "strided"]),
+       threads=st.integers(1, 2), seed=st.integers(0, 2 ** 16))
+def test_products_with_few_rows_stream_b_and_match_numpy(m, k, extra, dtype, la, threads, seed):
+    """Few rows and a C-ordered b take ``_few_rows``: every row count (the 4-row passes and the rest), every
+    k (the 4-row passes of b and the rest), column blocks split over 1 or 2 threads."""
+    import numba
+    n = blas.FEW_ROWS_MIN_COLS + extra
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    takes = numba.njit(lambda a, b: blas._takes_few_rows(a, b))
+    assert takes(a, b) and (k == 1 or not takes(a, np.asfortranarray(b)))      # a [1, n] b is also C-ordered
+    was = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        out = blas.gemm(_layout(a, la), b, np.full((m, n), np.nan, dtype))
+    finally:
+        numba.set_num_threads(was)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_few_rows_split_keeps_each_block_of_accumulators_bounded():
+    """A wide product gets more column blocks than threads, so no block's accumulators outgrow _ACC_MAX."""
+    m, n = blas.FEW_ROWS, 4 * blas._ACC_MAX // blas.FEW_ROWS + 3
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((m, 5)).astype(np.float32), rng.standard_normal((5, n)).astype(np.float32)
+    np.testing.assert_allclose(blas.gemm(a, b, np.empty((m, n), np.float32)), a @ b, rtol=1e-5, atol=1e-5)
