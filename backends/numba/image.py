@@ -232,30 +232,44 @@ def max_pool2d_nhwc(x, kh, kw, sh, sw, pt, pb, pl, pr):
 @pjit
 def max_pool2d_grad_nhwc(x, dy, kh, kw, sh, sw, pt, pl):
     """dy goes to the first maximum (row-major) of each window, as argmax over the padded taps (a padding
-    tap counts as -inf, so it wins only a window of -inf and padding, and then nothing is routed)."""
+    tap counts as -inf, so it wins only a window of -inf and padding, and then nothing is routed).
+
+    The winner is kept as its input pixel's offset, so routing dy is one add per channel: recovering
+    (i, j) from a tap index took two integer divisions per element (MNIST CNN pools 1.55 / 0.69 ms)."""
     n, h, wd, c = x.shape
     oh, ow = dy.shape[1], dy.shape[2]
     dx = advise(np.empty(x.shape, dy.dtype))
     dx[...] = 0           # after the advice: zeroing is the first touch
     for b in prange(n):
+        xb, dxb = x[b].reshape((h * wd, c)), dx[b].reshape((h * wd, c))
         best = np.empty(c, x.dtype)
-        arg = np.empty(c, np.int64)   # winning tap i*kw + j, or -1 for a padding tap
+        arg = np.empty(c, np.int64)   # the winning pixel r * wd + s, or -1 for a padding tap
         for p in range(oh):
             for q in range(ow):
                 for i in range(kh):
                     r = p * sh - pt + i
                     for j in range(kw):
                         s = q * sw - pl + j
-                        tap = i * kw + j
-                        inside = 0 <= r < h and 0 <= s < wd
+                        if not (0 <= r < h and 0 <= s < wd):
+                            if i == 0 and j == 0:       # a padding tap wins only as the first one
+                                best[:] = -np.inf
+                                arg[:] = -1
+                            continue
+                        pix = r * wd + s
+                        row = xb[pix]
+                        if i == 0 and j == 0:
+                            best[:] = row
+                            arg[:] = pix
+                            continue
                         for k in range(c):
-                            v = x[b, r, s, k] if inside else -np.inf
-                            if tap == 0 or ((v > best[k] or v != v) and best[k] == best[k]):
+                            v = row[k]
+                            if (v > best[k] or v != v) and best[k] == best[k]:
                                 best[k] = v
-                                arg[k] = tap if inside else -1
+                                arg[k] = pix
+                dyrow = dy[b, p, q]
                 for k in range(c):
                     if arg[k] >= 0:
-                        dx[b, p * sh - pt + arg[k] // kw, q * sw - pl + arg[k] % kw, k] += dy[b, p, q, k]
+                        dxb[arg[k], k] += dyrow[k]
     return dx
 
 
