@@ -25,7 +25,7 @@ broadcast_to, ...; not exp/tanh/div), whose operands come from outside its own g
 whose shape is the consumer group's domain, is *recomputed* inside each other group that
 reads it, so it need not be materialised for them; a short chain of such producers computed in one
 group (``cast(eq(y, iota))``) is recomputed whole.  Matmul, conv and reductions are never
-duplicated.  Scalar constants and iotas are copied into the regions that use them.
+duplicated.  Scalar constants, their broadcasts and iotas are copied into the regions that use them.
 
 Before grouping, ops with an entry in ``EXPANSIONS`` (``one_hot``) are rewritten into elementwise
 ops, so a one-hot target fuses into the loss that reads it instead of being materialised.
@@ -306,9 +306,9 @@ class _Fuser:
         body: list[Op] = []
 
         def operand(v: Value) -> Value:
-            if id(v) not in local:        # a scalar constant or an iota, copied in
+            if id(v) not in local:        # a scalar constant, its broadcast or an iota, copied in
                 c = v.producer
-                cloned = Op(c.name, (), c.attrs, [v.type], (), c.loc)
+                cloned = Op(c.name, [operand(u) for u in c.operands], c.attrs, [v.type], (), c.loc)
                 body.append(cloned)
                 local[id(v)] = cloned.results[0]
             return local[id(v)]
@@ -345,8 +345,12 @@ def _live(body: list[Op], yields: list[Value], params: list[Value]) -> tuple[lis
 
 
 def _copied_in(v: Value) -> bool:
-    """Values a region recomputes rather than reads: scalar constants, and iotas (a function of the index)."""
+    """Values a region recomputes rather than reads: scalar constants and their broadcasts (autodiff's
+    ``broadcast_to(1/N, [N, 1])`` seeds), and iotas (a function of the index)."""
     p = v.producer
+    if p is not None and p.name == "broadcast_to":
+        p = p.operands[0].producer
+        return p is not None and p.name == "constant" and p.attrs["value"].size <= 1
     return p is not None and (p.name in INDEX_VALUED or (p.name == "constant" and p.attrs["value"].size <= 1))
 
 
