@@ -92,7 +92,7 @@ def test_large_gemm_split_over_threads_matches_numpy(m, k, n, la, lb):
        dtype=st.sampled_from([np.float32, np.float64]), la=st.sampled_from(["C", "F", "strided"]),
        threads=st.integers(1, 2), seed=st.integers(0, 2 ** 16))
 def test_products_with_few_rows_stream_b_and_match_numpy(m, k, extra, dtype, la, threads, seed):
-    """Few rows and a C-ordered b take ``_few_rows``: every row count (the 4-row passes and the rest), every
+    """Few rows and a C-ordered b take ``_few_rows_block``: every row count (the 4-row passes and the rest), every
     k (the 4-row passes of b and the rest), column blocks split over 1 or 2 threads."""
     import numba
     n = blas.FEW_ROWS_MIN_COLS + extra

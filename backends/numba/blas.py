@@ -179,7 +179,7 @@ numba.np.ufunc.parallel._launch_threads()      # binds the get_num_threads symbo
 # numpy's OpenBLAS split the same way): AlexNet's fc layers at batch 8, [8,9216]x[9216,4096] 11.7 -> 8.3-9.9
 # ms, [8,4096]x[4096,4096] 5.3 -> 4.0 ms, [8,4096]x[4096,1000] 1.08 -> 0.67 ms; [1,4096]x[4096,4096] 4.4 ->
 # 3.0 ms; [16,...] 6.3 -> 5.6 ms; at 32 rows the two tie.
-FEW_ROWS = 16           # products with at most this many rows (and a C-ordered b) take _few_rows
+FEW_ROWS = 16           # products with at most this many rows (and a C-ordered b) take _few_rows_block
 FEW_ROWS_MIN_COLS = 64  # ... and at least this many columns: the inner loop runs along them
 _ACC_MAX = 1 << 15      # accumulator elements per thread's block of columns (it stays in L2)
 
@@ -224,18 +224,8 @@ def _few_rows_block(a, b, out, j0, j1):
         out[i, j0:j1] = acc[i * w:(i + 1) * w]
 
 
-@numba.njit(parallel=True, **_JIT)
-def _few_rows(a, b, out):
-    """out = a @ b for a with few rows and a C-ordered b: b's columns split into one contiguous block per
-    thread (more when the accumulators would outgrow L2), each streamed once, rows of b in order."""
-    m, n = a.shape[0], b.shape[1]
-    parts = min(n, max(_num_threads(), -(-m * n // _ACC_MAX)))
-    for t in numba.prange(parts):
-        _few_rows_block(a, b, out, n * t // parts, n * (t + 1) // parts)
-
-
 def _takes_few_rows(a, b):
-    """Whether ``gemm`` computes ``a @ b`` with ``_few_rows`` (False for a b that is not C-ordered)."""
+    """Whether ``gemm`` computes ``a @ b`` with ``_few_rows_block`` (False for a b that is not C-ordered)."""
 
 
 @numba.extending.overload(_takes_few_rows)
@@ -249,7 +239,7 @@ def _takes_few_rows_impl(a, b):
 def gemm(a, b, out):
     """out = a @ b for float32/float64 matrices (any layout; ``out`` C-contiguous), returned.
 
-    At most FEW_ROWS rows with a C-ordered b: :func:`_few_rows`, not BLAS.
+    At most FEW_ROWS rows with a C-ordered b: :func:`_few_rows_block` per block of columns, not BLAS.
     A product of at least SPLIT_MIN multiply-adds is split over Numba's threads, each calling a
     single-threaded BLAS on its block of rows (or of columns, when there are fewer rows than columns:
     a [64,3136]x[3136,1024] layer then reads half of the weights per thread); see :func:`program_threads`."""
@@ -260,19 +250,24 @@ def gemm(a, b, out):
     if k == 0:
         out[...] = 0
         return out
-    if _takes_few_rows(a, b):
-        _few_rows(a, b, out)
-        return out
     ta, lda = _operand(a)
     tb, ldb = _operand(b)
-    parts = _num_threads() if SPLITS else 1
-    if parts <= 1 or m * n * k < SPLIT_MIN:
-        _call(a, b, out, ta, lda, tb, ldb)
-    elif m >= n:
-        for t in numba.prange(parts):
-            _call_block(a, b, out, ta, lda, tb, ldb, m * t // parts, m * (t + 1) // parts, 0, n)
+    few = _takes_few_rows(a, b)
+    if few:
+        parts = min(n, max(_num_threads(), -(-m * n // _ACC_MAX)))
     else:
-        for t in numba.prange(parts):
+        parts = _num_threads() if SPLITS else 1
+        if parts <= 1 or m * n * k < SPLIT_MIN:
+            _call(a, b, out, ta, lda, tb, ldb)
+            return out
+    # one parallel loop for the three splits: each prange is a function of its own for Numba to compile,
+    # and every program that multiplies links all of them
+    for t in numba.prange(parts):
+        if few:         # b's columns: one contiguous block per thread (more if the accumulators outgrow L2)
+            _few_rows_block(a, b, out, n * t // parts, n * (t + 1) // parts)
+        elif m >= n:
+            _call_block(a, b, out, ta, lda, tb, ldb, m * t // parts, m * (t + 1) // parts, 0, n)
+        else:
             _call_block(a, b, out, ta, lda, tb, ldb, 0, m, n * t // parts, n * (t + 1) // parts)
     return out
 
