@@ -349,9 +349,13 @@ def _copied_in(v: Value) -> bool:
     ``broadcast_to(1/N, [N, 1])`` seeds), and iotas (a function of the index)."""
     p = v.producer
     if p is not None and p.name == "broadcast_to":
-        p = p.operands[0].producer
-        return p is not None and p.name == "constant" and p.attrs["value"].size <= 1
-    return p is not None and (p.name in INDEX_VALUED or (p.name == "constant" and p.attrs["value"].size <= 1))
+        return _scalar_constant(p.operands[0])
+    return _scalar_constant(v) or (p is not None and p.name in INDEX_VALUED)
+
+
+def _scalar_constant(v: Value) -> bool:
+    p = v.producer
+    return p is not None and p.name == "constant" and p.attrs["value"].size <= 1
 
 
 def _expand(f: Function) -> Function:

@@ -237,10 +237,10 @@ def logsumexp_block(x, outer, n, inner):
     """logsumexp along the middle axis of x viewed as [outer, n, inner]; flat result of outer * inner."""
     flat = np.ascontiguousarray(x).reshape(outer * n * inner)
     out = np.empty(outer * inner, x.dtype)
-    tmp = np.empty(n, x.dtype)
     if inner == 1 and 0 < n <= SHORT_ROW:
         _logsumexp_short_rows(flat, n, 0, outer, out)
         return out
+    tmp = np.empty(n, x.dtype)
     if inner == 1:
         for o in range(outer):
             out[o] = _logsumexp_row(flat[o * n:(o + 1) * n], tmp)
