@@ -41,7 +41,7 @@ from flowc.ir import Function, Op, Region, Value
 
 from .base import register
 from .dce import dce
-from .op_roles import ANCHORS, CHEAP, EXPANSIONS, INDEX_VALUED, op_cost
+from .op_roles import ANCHORS, CHEAP, EXPANSIONS, INDEX_VALUED, SPLATS, op_cost
 from .rewrite import Pattern, apply_patterns, derive, inherit_position, rebuild
 
 
@@ -348,7 +348,7 @@ def _copied_in(v: Value) -> bool:
     """Values a region recomputes rather than reads: scalar constants and their broadcasts (autodiff's
     ``broadcast_to(1/N, [N, 1])`` seeds), and iotas (a function of the index)."""
     p = v.producer
-    if p is not None and p.name == "broadcast_to":
+    if p is not None and p.name in SPLATS:
         return _scalar_constant(p.operands[0])
     return _scalar_constant(v) or (p is not None and p.name in INDEX_VALUED)
 

@@ -13,6 +13,8 @@ op name and filled by ``register`` calls (never an if/elif chain in a pass):
   operands/results are filters (OIHW under NCHW, HWIO under NHWC) rather than images.
 * ``INDEX_VALUED``: operand-free ops whose value is a function of the loop index (``iota``); a
   region recomputes them instead of reading them, like scalar constants.
+* ``SPLATS``: ops whose result from a scalar constant is that constant at every index
+  (``broadcast_to``); a region copies them in with their constant instead of reading them.
 * ``EXPANSIONS``: ops the fusion pass first rewrites into elementwise ops (XLA's "expanders"),
   so that they fuse into their consumers instead of being materialised: ``one_hot`` becomes
   ``cast(eq(y[..., None], iota))``, which a cross-entropy's reduction then reads per element.
@@ -53,6 +55,7 @@ def op_cost(name: str) -> int:
 
 
 INDEX_VALUED: set[str] = {"iota"}
+SPLATS: set[str] = {"broadcast_to"}
 
 EXPANSIONS: dict[str, Callable] = {}
 
