@@ -169,15 +169,16 @@ SCRIPT = textwrap.dedent("""
     c = nb.compile(mlp("disk"))
     seconds = time.perf_counter() - t
     out = c(*mlp_inputs(5))
+    {then}
     stats = c.dispatcher.stats
     print(json.dumps({{"hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values()),
                       "seconds": seconds, "loss": float(out[0])}}))
 """)
 
 
-def _fresh_process(tmp_path, script: str = SCRIPT, **env) -> dict:
+def _fresh_process(tmp_path, script: str = SCRIPT, then: str = "", **env) -> dict:
     env = dict(os.environ, FLOWC_CACHE_DIR=str(tmp_path), **env)
-    script = script.format(tests=str(Path(__file__).parent))
+    script = script.format(tests=str(Path(__file__).parent), then=then)
     res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -195,6 +196,28 @@ def test_disk_cache_hit_in_new_process_and_corruption_rebuilt(tmp_path):
         data.write_bytes(data.read_bytes()[:50])
     again = _fresh_process(tmp_path)
     assert again["misses"] == 1 and again["loss"] == cold["loss"]
+
+
+THEN_COMPILE_ANOTHER = textwrap.dedent('''
+    from flowc.ir.parser import parse_function
+    f = parse_function("""
+    func @other(%a: f64[N,5], %b: f64[5,3]) -> (f64[N]) {
+      %0 = matmul(%a, %b) : f64[N,3]
+      %1 = exp(%0) : f64[N,3]
+      %2 = reduce_sum(%1) {axes = (1,), keepdims = false} : f64[N]
+      return %2
+    }""")
+    a, b = np.random.default_rng(1).normal(size=(7, 5)), np.random.default_rng(2).normal(size=(5, 3))
+    np.testing.assert_allclose(nb.compile(f)(a, b)[0], np.exp(a @ b).sum(axis=1), rtol=1e-12)
+''')
+
+
+def test_program_compiled_fresh_after_a_disk_cache_hit(tmp_path):
+    """A cache hit skips Numba's context refresh (compiler._load_without_refresh); a program compiled
+    afterwards in the same process, with kernels no cache holds (matmul, exp), must still type and run."""
+    cold = _fresh_process(tmp_path)
+    warm = _fresh_process(tmp_path, then=THEN_COMPILE_ANOTHER)
+    assert warm["hits"] == 1 and warm["misses"] == 0 and warm["loss"] == cold["loss"]
 
 
 PARALLEL_SCRIPT = textwrap.dedent('''
