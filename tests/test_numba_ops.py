@@ -141,6 +141,37 @@ def test_conv_batch_split_into_gemm_chunks_matches_reference():
         assert np.abs(g.astype(np.float64) - w).max() <= 1e-5 * np.abs(w).max(), f"result {k}"
 
 
+SINGLE_CHANNEL_CONVS = ["""
+func @gray(%x: f32[B,15,14,1], %w: f32[5,5,1,6], %dy: f32[B,7,9,6]) -> (f32[B,7,9,6], f32[B,15,14,1], f32[5,5,1,6]) {
+  %0 = conv2d(%x, %w) {dilation = (1, 2), groups = 1, layout = "NHWC", padding = ((2, 1), (3, 0)), strides = (2, 1)} : f32[B,7,9,6]
+  %1 = conv2d_input_grad(%dy, %w) {dilation = (1, 2), groups = 1, input_hw = (15, 14), layout = "NHWC", padding = ((2, 1), (3, 0)), strides = (2, 1)} : f32[B,15,14,1]
+  %2 = conv2d_filter_grad(%x, %dy) {dilation = (1, 2), filter_hw = (5, 5), groups = 1, layout = "NHWC", padding = ((2, 1), (3, 0)), strides = (2, 1)} : f32[5,5,1,6]
+  return %0, %1, %2
+}""", """
+func @depthwise(%x: f32[B,13,11,8], %w: f32[3,3,1,16], %dy: f32[B,13,11,16]) -> (f32[B,13,11,16], f32[B,13,11,8], f32[3,3,1,16]) {
+  %0 = conv2d(%x, %w) {dilation = (1, 1), groups = 8, layout = "NHWC", padding = ((1, 1), (0, 2)), strides = (1, 1)} : f32[B,13,11,16]
+  %1 = conv2d_input_grad(%dy, %w) {dilation = (1, 1), groups = 8, input_hw = (13, 11), layout = "NHWC", padding = ((1, 1), (0, 2)), strides = (1, 1)} : f32[B,13,11,8]
+  %2 = conv2d_filter_grad(%x, %dy) {dilation = (1, 1), filter_hw = (3, 3), groups = 8, layout = "NHWC", padding = ((1, 1), (0, 2)), strides = (1, 1)} : f32[3,3,1,16]
+  return %0, %1, %2
+}"""]
+
+
+@pytest.mark.parametrize("text", SINGLE_CHANNEL_CONVS, ids=["grayscale", "depthwise"])
+def test_single_channel_convolutions_build_patches_by_tap_and_match_reference(text):
+    """One input channel per group takes image._patches_by_tap (its own loop nest): strided, dilated,
+    asymmetrically padded, and grouped, against the reference; its matrix is _patches' transposed."""
+    from flowc.backends.numba import image
+    (f,) = parse_module(text)
+    assert f.params[1].type.shape[2] <= image.BY_TAP_MAX_CHANNELS
+    args = inputs_for_sizes(f, seed=5, n=3)
+    for k, (g, w) in enumerate(zip(nb.compile(f)(*args), run(f, *args))):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        assert np.abs(g.astype(np.float64) - w).max() <= 1e-5 * np.abs(w).max(), f"result {k}"
+    x = args[0][..., :1].copy()
+    by_rows = image._patches(x, 1, 2, 5, 5, 7, 9, 2, 1, 2, 3, 1, 2)
+    np.testing.assert_array_equal(image._patches_by_tap(x, 1, 2, 5, 5, 7, 9, 2, 1, 2, 3, 1, 2), by_rows.T)
+
+
 def inputs_for_sizes(f, seed: int, n: int):
     rng = np.random.default_rng(seed)
     return [rng.uniform(-2, 2, tuple(n if isinstance(d, Sym) else d for d in p.type.shape)).astype(np.float32)

@@ -91,6 +91,32 @@ def _patches(x, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
 
 
 @pjit
+def _patches_by_tap(x, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
+    """_patches transposed, written as such: PT[(i, j, c), (b, p, q)], one tap's row of pixels at a time.
+
+    For single-channel images (see ``conv2d_nhwc``): P's rows are then only kh*kw long, and filling them
+    tap by tap cost more than the GEMM; a tap's row here is runs of ``ow`` pixels."""
+    n, h, wd, c = x.shape
+    PT = advise(np.empty((kh * kw * c, nb * oh * ow), x.dtype))
+    for t in prange(kh * kw * c):
+        i, j, k = t // (kw * c), (t // c) % kw, t % c
+        off = j * dw - pl
+        lo, hi = _valid(ow, sw, off, wd)
+        for b in range(nb):
+            for p in range(oh):
+                r = p * sh - pt + i * dh
+                at = (b * oh + p) * ow
+                if not 0 <= r < h:
+                    PT[t, at:at + ow] = 0
+                    continue
+                PT[t, at:at + lo] = 0
+                for q in range(lo, hi):
+                    PT[t, at + q] = x[b0 + b, r, q * sw + off, k]
+                PT[t, at + hi:at + ow] = 0
+    return PT
+
+
+@pjit
 def _patches_add(dP, dx, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
     """dx[b0 + b, r, s, c] += dP[(b, p, q), (i, j, c)] over every tap that reads (r, s): _patches' adjoint."""
     h, wd, c = dx.shape[1], dx.shape[2], dx.shape[3]
@@ -123,6 +149,31 @@ def _group(x, g, groups):
 
 
 @jit
+def _conv_rows(P, wm, rows, g, og, groups):
+    """rows (group g's columns) = P @ W_g: P is the patch matrix, or _patches_by_tap's transposed."""
+    if groups == 1:
+        gemm(P, wm, rows)                         # the GEMM writes the NHWC rows in place
+    else:
+        rows[:, g * og:(g + 1) * og] = _product(P, wm[:, g * og:(g + 1) * og])
+
+
+@jit
+def _filter_rows(PT, dyrows, dwm, g, og, groups):
+    """dW_g += P^T dy_g: PT is _patches_by_tap's matrix, or the patch matrix transposed."""
+    if groups == 1:
+        dwm += _product(PT, dyrows)
+    else:
+        dwm[:, g * og:(g + 1) * og] += _product(PT, dyrows[:, g * og:(g + 1) * og])
+
+
+# Single-channel groups (grayscale images, depthwise convolutions) build the patches tap by tap
+# (_patches_by_tap).  Measured (batch 64, 28x28, 32 filters, 2 cores): 5x5 forward 1.66 -> 1.35 ms and
+# filter gradient 2.1 -> 1.45 ms, 3x3 0.81 -> 0.56 and 0.96 -> 0.61 ms; with 2 to 4 channels, or
+# AlexNet's 3-channel stride-4 conv1, the forward lost (C=4: 3.9 -> 5.0 ms).
+BY_TAP_MAX_CHANNELS = 1
+
+
+@jit
 def conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups):
     n, h, wd, _ = x.shape
     kh, kw, cg, o = w.shape
@@ -135,11 +186,12 @@ def conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups):
         nb = min(chunk, n - b0)
         rows = out[b0 * ohw:(b0 + nb) * ohw]
         for g in range(groups):
-            P = _patches(_group(x, g, groups), b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-            if groups == 1:
-                gemm(P, wm, rows)                         # the GEMM writes the NHWC rows in place
+            xg = _group(x, g, groups)
+            if cg <= BY_TAP_MAX_CHANNELS:
+                PT = _patches_by_tap(xg, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+                _conv_rows(PT.T, wm, rows, g, og, groups)
             else:
-                rows[:, g * og:(g + 1) * og] = _product(P, wm[:, g * og:(g + 1) * og])
+                _conv_rows(_patches(xg, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw), wm, rows, g, og, groups)
     return out.reshape((n, oh, ow, o))
 
 
@@ -184,13 +236,15 @@ def conv2d_filter_grad_nhwc(x, dy, kh, kw, sh, sw, pt, pl, dh, dw, groups):
     chunk = _batch_chunk(kk, ohw, n)
     for b0 in range(0, n, chunk):
         nb = min(chunk, n - b0)
+        rows = dyf[b0 * ohw:(b0 + nb) * ohw]
         for g in range(groups):
-            P = _patches(_group(x, g, groups), b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
-            rows = dyf[b0 * ohw:(b0 + nb) * ohw]
-            if groups == 1:
-                dwm += _product(P.T, rows)
+            xg = _group(x, g, groups)
+            if cg <= BY_TAP_MAX_CHANNELS:
+                _filter_rows(_patches_by_tap(xg, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw), rows, dwm, g, og,
+                             groups)
             else:
-                dwm[:, g * og:(g + 1) * og] += _product(P.T, rows[:, g * og:(g + 1) * og])
+                P = _patches(xg, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw)
+                _filter_rows(P.T, rows, dwm, g, og, groups)
     return dwm.reshape((kh, kw, cg, o))
 
 
