@@ -21,7 +21,7 @@ from .fastmath import fast_exp, fast_log, fast_log1p, fast_sigmoid, fast_tanh  #
 from .image import (avg_pool2d_grad_nhwc, avg_pool2d_nhwc, conv2d_filter_grad_nhwc,  # noqa: F401 (program helpers)
                     conv2d_input_grad_nhwc, conv2d_nhwc, lrn_grad_nhwc, lrn_nhwc, max_pool2d_grad_nhwc,
                     max_pool2d_nhwc)
-from .runtime import _JIT, advise, jit  # noqa: F401 (advise: a program helper)
+from .runtime import _JIT, add_any_order, advise, jit  # noqa: F401 (advise, add_any_order: program helpers)
 
 # -- matmul ---------------------------------------------------------------------------------------
 
@@ -41,7 +41,7 @@ def permute(x, perm):
 
 # -- reductions and softmax over one contiguous block of axes (float arrays) -----------------------
 # The program views the operand as [outer, n, inner] (n = the reduced block); sums accumulate in
-# float64 in index order, max/min let nan win, like the generated loops they replace.
+# float64 (in any order: add_any_order), max/min let nan win, like the generated loops they replace.
 
 @jit
 def reduce_block(x, outer, n, inner, kind):
@@ -68,12 +68,13 @@ def reduce_block(x, outer, n, inner, kind):
     for o in range(outer):
         acc[:] = 1.0 if kind == 2 else 0.0
         for k in range(n):
-            base = (o * n + k) * inner
-            for j in range(inner):
-                if kind == 2:
-                    acc[j] *= flat[base + j]
-                else:
-                    acc[j] += flat[base + j]
+            row = flat[(o * n + k) * inner:(o * n + k + 1) * inner]   # a view: offset indices were gathers
+            if kind == 2:
+                for j in range(inner):
+                    acc[j] *= row[j]
+            else:
+                for j in range(inner):
+                    acc[j] += row[j]
         for j in range(inner):
             out[o * inner + j] = acc[j] / n if kind == 1 else acc[j]
     return out
@@ -81,20 +82,11 @@ def reduce_block(x, outer, n, inner, kind):
 
 @jit
 def _sum_f64(row):
-    """Sum of a contiguous 1-d array in float64, four partial sums (independent adds keep the FPU busy)."""
-    n = row.shape[0]
-    s0 = s1 = s2 = s3 = 0.0
-    k = 0
-    while k + 4 <= n:
-        s0 += row[k]
-        s1 += row[k + 1]
-        s2 += row[k + 2]
-        s3 += row[k + 3]
-        k += 4
-    while k < n:
-        s0 += row[k]
-        k += 1
-    return (s0 + s1) + (s2 + s3)
+    """Sum of a contiguous 1-d array in float64 (vectorized: see ``add_any_order``)."""
+    s = 0.0
+    for k in range(row.shape[0]):
+        s = add_any_order(s, row[k])
+    return s
 
 
 @jit
@@ -203,33 +195,34 @@ def _logsumexp_short_rows(flat, n, o0, o1, out):
     """logsumexp of the contiguous rows o0..o1 of length n (1 <= n <= SHORT_ROW) into out[o0:o1].
 
     Why not ``_logsumexp_row`` per row: on a ten-element row its max / exp / sum phases are each a
-    dependent chain too short for the vector units (MNIST logits [100,10]: 9.1 us).  Here a chunk of rows
-    shares each phase, and the exp is one flat vectorizable pass over the chunk (3.6 us)."""
+    dependent chain too short for the vector units (MNIST logits [100,10]: 9.1 us).  A chunk of rows is
+    transposed once into a scratch [n, rows], so that every phase runs along rows: contiguous,
+    independent lanes, vectorized exp and log.  Measured ([100,10] / [4096,10]): per-row phases 3.6 /
+    111 us, this 2.7 / 65 us."""
     rows = max(1, _CHUNK // n)
-    shift = np.empty(rows * n, flat.dtype)
-    tmp = np.empty(rows * n, flat.dtype)
+    t = np.empty((n, rows), flat.dtype)
     ms = np.empty(rows, flat.dtype)
+    sums = np.empty(rows, np.float64)
     for c0 in range(o0, o1, rows):
-        c1 = min(c0 + rows, o1)
-        for r in range(c1 - c0):
-            b = (c0 + r) * n
-            m = flat[b]
-            for k in range(1, n):
-                v = flat[b + k]
-                m = v if v > m else m
-            if not (m > -np.inf and m < np.inf):
-                m = flat.dtype.type(0)
-            ms[r] = m
+        nr = min(rows, o1 - c0)
+        blk = flat[c0 * n:(c0 + nr) * n]      # a view: offset indices into flat defeated the vectorizer
+        for r in range(nr):
             for k in range(n):
-                shift[r * n + k] = m
-        base = c0 * n
-        for i in range((c1 - c0) * n):
-            tmp[i] = fast_exp(flat[base + i] - shift[i])
-        for r in range(c1 - c0):
-            s = 0.0
-            for k in range(n):
-                s += tmp[r * n + k]
-            out[c0 + r] = np.log(s) + np.float64(ms[r])
+                t[k, r] = blk[r * n + k]
+        ms[:nr] = t[0, :nr]
+        for k in range(1, n):
+            for r in range(nr):
+                v = t[k, r]
+                ms[r] = v if v > ms[r] else ms[r]
+        for r in range(nr):
+            if not (ms[r] > -np.inf and ms[r] < np.inf):
+                ms[r] = flat.dtype.type(0)
+        sums[:nr] = 0.0
+        for k in range(n):
+            for r in range(nr):
+                sums[r] = add_any_order(sums[r], fast_exp(t[k, r] - ms[r]))
+        for r in range(nr):
+            out[c0 + r] = fast_log(sums[r]) + np.float64(ms[r])
 
 
 @jit

@@ -37,7 +37,9 @@ def _reduce(kind):
         with e.loops(t.shape, parallel=False) as idx:
             at = acc + e.sub(["0" if i in axes else j for i, j in enumerate(idx)])
             val = f"{x}{e.sub(idx)}"
-            if kind in ("sum", "mean"):
+            if kind in ("sum", "mean") and dt.is_float:
+                e.emit(f"{at} = {e.helper('add_any_order')}({at}, {val})")
+            elif kind in ("sum", "mean"):
                 e.emit(f"{at} += {val}")
             elif kind == "prod":
                 e.emit(f"{at} *= {val}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from flowc.ir.graph import backward_slice
-from flowc.ir.types import Sym, TypeError_, broadcast_shapes
+from flowc.ir.types import TypeError_, broadcast_shapes
 
 from ..codegen import rules, storage
 
@@ -175,60 +175,17 @@ def _fused_reduction(e, op, region, red):
                 e.emit(f"{o}{e.sub(idx)} = {get(v)}")
         body = backward_slice(body, [src])
     with e.loops(kept, parallel=bool(kept) and e.want_parallel(loop)) as oidx:   # sized by the whole nest
-        if kind in ("sum", "mean") and _wide(reduced[-1]):
-            acc = _partial_sums(e, body, loop, red, list(oidx), reduced)
-        else:
-            acc = _running(e, body, loop, red, list(oidx), reduced, kind)
+        acc = _running(e, body, loop, red, list(oidx), reduced, kind)
         total = f"{acc} / ({e.count(reduced)})" if kind == "mean" else acc
         at = list(oidx) + ["0"] * (res.ndim - len(kept))
         e.emit(f"{out}{e.sub(at)} = {e.typed(total, res.dtype)}")
     return outs
 
 
-LANES = 4
-WIDE = 256     # innermost reduced extents from which the unrolled body pays for its compile time
-
-
-def _wide(d) -> bool:
-    """Unroll only long rows (or sizes unknown until run time).  Measured: W2's [4096,1000] reduce regions
-    3.4 -> 2.3 ms with 4 lanes (8 lanes: no better); W4's short rows (10 classes) gained nothing and its
-    cold compile grew from 2.8 to 3.2 s with every sum unrolled."""
-    return isinstance(d, Sym) or int(d) >= WIDE
-
-
-def _partial_sums(e, body, loop, red, oidx, reduced) -> str:
-    """Sum over ``reduced`` into LANES float64 accumulators, the innermost axis unrolled LANES times, so the
-    adds form independent chains instead of one serial dependency.  Returns the expression of the total."""
-    src = red.operands[0]
-    accs = [e.fresh("acc") for _ in range(LANES)]
-    for a in accs:
-        e.emit(f"{a} = 0.0")
-    with e.loops(reduced[:-1], parallel=False) as ridx:
-        n, j, m = e.dim(reduced[-1]), e.fresh("j"), e.fresh("m")
-
-        def step(index, acc):
-            idx = oidx + list(ridx) + [index]
-            get = _emit_body(e, body, loop, idx)
-            e.emit(f"{acc} += {get(src)}")
-        e.emit(f"{m} = {n} - {n} % {LANES}")
-        e.emit(f"for {j} in range(0, {m}, {LANES}):")
-        e.depth += 1
-        for lane, acc in enumerate(accs):
-            jl = e.fresh("j")
-            e.emit(f"{jl} = {j} + {lane}")
-            step(jl, acc)
-        e.depth -= 1
-        e.emit(f"for {j} in range({m}, {n}):")
-        e.depth += 1
-        step(j, accs[0])
-        e.depth -= 1
-    while len(accs) > 1:                  # pairwise: ((a0 + a1) + (a2 + a3)) + ...
-        accs = [f"({a} + {b})" for a, b in zip(accs[::2], accs[1::2])]
-    return accs[0]
-
-
 def _running(e, body, loop, red, oidx, reduced, kind) -> str:
-    """One accumulator in index order: sums of short rows, and max/min with nan winning."""
+    """One accumulator: sums in float64 through ``add_any_order`` (the innermost loop vectorizes into
+    lanes of partial sums; W2's [4096,1000] regions with four hand-unrolled lanes took 2.3 ms), max/min
+    in index order with nan winning."""
     src = red.operands[0]
     acc = e.fresh("acc")
     if kind in ("sum", "mean"):
@@ -240,7 +197,7 @@ def _running(e, body, loop, red, oidx, reduced, kind) -> str:
         get = _emit_body(e, body, loop, idx)
         x = get(src)
         if kind in ("sum", "mean"):
-            e.emit(f"{acc} += {x}")
+            e.emit(f"{acc} = {e.helper('add_any_order')}({acc}, {x})")
             return acc
         e.emit(f"if {x} {'>' if kind == 'max' else '<'} {acc} or {x} != {x}:")
         e.emit(f"    if {acc} == {acc}:")
