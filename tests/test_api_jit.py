@@ -1,6 +1,8 @@
 """@fc.jit: pytrees in and out, the signature cache, symbolic dims, static args, stages, backends."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import flowc as fc
 from flowc.ir.types import FlowcError
@@ -242,3 +244,31 @@ def test_default_backend_is_numba_unless_the_environment_says_otherwise(monkeypa
     monkeypatch.setenv("FLOWC_BACKEND", "nope")
     with pytest.raises(fc.FlowcError, match="nope"):
         fc.jit(f)
+
+
+Pair = __import__("collections").namedtuple("Pair", "first second")
+_trees = st.recursive(
+    st.just(None) | st.just("leaf"),
+    lambda kids: (st.lists(kids, max_size=3) | st.lists(kids, max_size=3).map(tuple)
+                  | st.dictionaries(st.sampled_from(["b", "a", "w", "0"]), kids, max_size=3)
+                  | st.tuples(kids, kids).map(lambda p: Pair(*p))),
+    max_leaves=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_trees)
+def test_builder_rebuilds_what_unflatten_does(tree):
+    """The jit fast path rebuilds results with ``pytree.builder``: the same tree, container types and
+    dict order as ``unflatten`` for any structure (tuples of one, empty lists, None, namedtuples)."""
+    from flowc.pytree import builder, flatten, unflatten
+    leaves, treedef = flatten(tree)
+    numbered = list(range(len(leaves)))
+    want, got = unflatten(treedef, numbered), builder(treedef)(numbered)
+
+    def shape(t):
+        if isinstance(t, dict):
+            return ("dict", list(t), [shape(v) for v in t.values()])
+        if isinstance(t, (list, tuple)):
+            return (type(t), [shape(v) for v in t])
+        return t
+    assert shape(got) == shape(want)

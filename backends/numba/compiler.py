@@ -142,8 +142,8 @@ class Compiled:
     def call_bound(self, arrays):
         """``__call__`` on numpy arrays whose dtypes and shapes already passed ``prepare``'s signature check
         (the jit wrapper's fast path, for a call structured and shaped like one that ran before)."""
-        return self._finish([a if a.dtype == dt and a.flags.carray else np.array(a, dtype=dt, order="C")
-                             for a, dt in zip(arrays, self._in)])
+        return self._finish([a if (a.dtype is dt or a.dtype == dt) and a.flags.carray   # `is`: builtin dtypes
+                             else np.array(a, dtype=dt, order="C") for a, dt in zip(arrays, self._in)])
 
     def _finish(self, conv):
         try:
