@@ -25,14 +25,25 @@ import flowc as fc  # noqa: E402
 RNG = np.random.default_rng(0)
 
 
+SAMPLE_MIN_S = 2e-3      # a sample of a fast call runs it repeatedly for at least this long
+
+
 def timeit(fn, reps: int, warmup: int = 2) -> float:
+    """Median seconds per call over ``reps`` samples.  A call faster than SAMPLE_MIN_S is repeated within each
+    sample (the same count for every sample): single 40-us calls (W3) put the timer's and the VM's jitter
+    into the median."""
     for _ in range(warmup):
         fn()
+    t0 = time.perf_counter()
+    fn()
+    once = time.perf_counter() - t0
+    inner = max(1, min(1000, int(SAMPLE_MIN_S / max(once, 1e-9))))
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t0) / inner)
     return statistics.median(times)
 
 
