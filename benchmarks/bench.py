@@ -6,8 +6,8 @@ Workloads (float32): W0 bandwidth-bound chain (also as a share of a parallel STR
 W1 transcendental chain, W2 softmax cross-entropy forward and value+grad, W3 MNIST softmax-regression SGD step,
 W4 MLP 784-1024-1024-10 SGD step, W5 MNIST CNN SGD step, W6 AlexNet forward (one tower, no LRN).  Peers: numpy
 always; torch eager and torch.compile and jax.jit when installed.  Every peer's result is checked against
-flowc's before its time is reported.  Prints medians and each peer's time divided by flowc's (> 1: flowc is
-faster).
+flowc's before its time is reported.  Prints medians (calls under 2 ms are timed in batches, see
+``timeit``) and each peer's time divided by flowc's (> 1: flowc is faster).
 """
 from __future__ import annotations
 
