@@ -1,12 +1,13 @@
 """Cold and warm compile time, and per-step time, of training steps on the numba backend.
 
-    python benchmarks/numba_compile.py [--only small,w4,cnn] [--steps 20] [--opt-level 2]
+    python benchmarks/numba_compile.py [--only small,w4,cnn,w5,w6] [--steps 20] [--opt-level 2]
 
 Workloads (float32, SGD unless noted):
 
 * ``small``: MLP 784-128-10, ReLU, softmax cross-entropy, batch 64;
 * ``w4``: MLP 784-1024-1024-10, ReLU, batch 128 (FACTS.md's W4); numpy's hand-written step is timed too;
-* ``cnn``: the training step of ``examples/mnist_cnn.py`` (conv-pool-conv-pool-fc-fc, dropout, Adam), batch 64.
+* ``cnn``: the training step of ``examples/mnist_cnn.py`` (conv-pool-conv-pool-fc-fc, dropout, Adam), batch 64;
+* ``w5``, ``w6``: ``bench.py``'s W5 (the CNN's SGD step, no dropout) and W6 (AlexNet forward, batch 8).
 
 Each workload runs in two fresh processes: *cold* with an empty ``FLOWC_CACHE_DIR``, then *warm* with the
 same directory.  "compile" is trace + passes + codegen + Numba (``step.lower`` then ``.compile()``); the
@@ -73,6 +74,14 @@ def _cnn_case(batch, opt_level):
     return step, (p, opt.init(p), x, y, key), lambda out: (out[1], out[2], x, y, key)
 
 
+def _bench_case(name):
+    """A workload of ``bench.py`` as (jitted function, args, identity advance)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench
+    f, args, _, _ = bench.WORKLOADS[name.upper()]("numba")
+    return f, args, lambda out: args
+
+
 def _numpy_w4_step(batch):
     """The W4 step written by hand in numpy (forward, backward, SGD), for a ratio."""
     import numpy as np
@@ -125,8 +134,10 @@ def child(name: str, steps: int, opt_level: int):
         step, args, advance = _mlp_case((784, 128, 10), 64, opt_level)
     elif name == "w4":
         step, args, advance = _mlp_case((784, 1024, 1024, 10), 128, opt_level)
-    else:
+    elif name == "cnn":
         step, args, advance = _cnn_case(64, opt_level)
+    else:
+        step, args, advance = _bench_case(name)
     t = time.perf_counter()
     lowered = step.lower(*args)
     traced = time.perf_counter() - t
@@ -156,7 +167,7 @@ def _spawn(name, cache, steps, opt_level):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="small,w4,cnn")
+    ap.add_argument("--only", default="small,w4,cnn,w5,w6")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--opt-level", type=int, default=2)
     ap.add_argument("--child", help=argparse.SUPPRESS)

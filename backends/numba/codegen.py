@@ -66,7 +66,7 @@ PARALLEL_MIN = 1 << 18    # loop nests with at least this many elements (a symbo
                           # (~1 MB, ~0.1 ms on one thread) a second thread cannot win that back soon
                           # (W4's eight [128,1024] kernels: cold compile 6.1 s with them in parallel)
 _SYM_GUESS = 64
-_RESERVED = {"np", "numba", "prange", "range", "program", "math", "abs", "min", "max", "True", "False", "None"}
+_RESERVED = {"np", "numba", "prange", "range", "program", "kernels", "kernel", "linked", "math", "abs", "min", "max", "True", "False", "None"}
 
 
 def _uses_blas(ops) -> bool:
@@ -157,6 +157,7 @@ class Emitter:
         self.scalars: dict[int, str] = {}    # id(Value) -> scalar expression (rank-0 constants, hoisted reads)
         self.syms: dict[Sym, str] = {}
         self.helpers: set[str] = set()
+        self.strided: set[str] = set()           # variables that may be non-contiguous views (transpose, slice)
         self.consts: list[tuple[str, np.ndarray]] = []
         self.parallel = False
         self.line_ops: list[tuple[int, str]] = []
@@ -208,8 +209,12 @@ class Emitter:
         parts = [self.dim(d) for d in dims]
         return " * ".join(parts) if parts else "1"
 
+    parallel_override: bool | None = None    # set for flat kernels: decided on the unflattened shape
+
     def want_parallel(self, dims) -> bool:
         """prange for large loop nests (see :func:`parallel_mode`)."""
+        if self.parallel_override is not None:
+            return self.parallel_override
         if parallel_mode() == "0":
             return False
         n = 1
@@ -365,12 +370,36 @@ class Emitter:
     # -- kernels ------------------------------------------------------------------------------
     def call_kernel(self, op: Op):
         """Lower ``op`` into its own kernel function and emit the call; returns the result variables."""
+        from .lower.region import flat_form
+        flat = flat_form(op, lambda v: self.arr(v) not in self.strided)
+        if flat is not None:
+            return self._call_flat(op, *flat)
         k = KernelEmitter(self, op)
         name, source = k.build(op)
         self.kernels[name] = source
         self.kernel_ops.setdefault(name, self.line_ops[-1][1] if self.line_ops else op.name)
         outs = [self.result_var(r) for r in op.results]
         self.emit(f"{', '.join(outs)} = {name}({', '.join(k.call_args)})")
+        return outs
+
+    def _call_flat(self, op: Op, pseudo, flat: dict):
+        """The kernel of ``op`` over flat views of its operands (``region.flat_form``); results reshaped back."""
+        rank1 = op.results[0].type.ndim == 1
+        for v in op.operands:
+            if id(v) in flat:
+                x = self.arr(v)
+                self.vars[id(flat[id(v)])] = x if rank1 else f"np.ascontiguousarray({x}).reshape({x}.size)"
+        k = KernelEmitter(self, pseudo)
+        k.parallel_override = self.want_parallel(op.results[0].type.shape)
+        name, source = k.build(pseudo)
+        self.kernels[name] = source
+        self.kernel_ops.setdefault(name, self.line_ops[-1][1] if self.line_ops else op.name)
+        outs = [self.result_var(r) for r in op.results]
+        flats = outs if rank1 else [self.fresh("f") for _ in op.results]
+        self.emit(f"{', '.join(flats)} = {name}({', '.join(k.call_args)})")
+        if not rank1:
+            for out, f, r in zip(outs, flats, op.results):
+                self.emit(f"{out} = {f}.reshape({self.shape(r.type.shape)})")
         return outs
 
     def lower_fusion(self, op: Op):
@@ -385,7 +414,7 @@ class Emitter:
                 self.bind_scalar(p, self.scalar(v))
             else:
                 self.bind(p, self.arr(v))
-        ops = list(region.ops)
+        ops = _sink_operand_free(list(region.ops))
         later_uses = [set() for _ in ops]        # ids of values used by ops after position k, or yielded
         seen = {id(v) for v in region.results}
         for k in range(len(ops) - 1, -1, -1):
@@ -426,6 +455,20 @@ def _scalar_form(op: Op) -> bool:
                                (op.name == "constant" and op.attrs["value"].ndim == 0))
 
 
+def _sink_operand_free(ops):
+    """Move scalar-form ops that read no array (a constant broadcast to a shape) to just before their
+    first user, so they join that user's elementwise run instead of becoming a kernel that materialises
+    the broadcast (W4's ReLU mask compared the matmul with a [128,1024] array of zeros)."""
+    out = list(ops)
+    for op in reversed(ops):
+        if not (_scalar_form(op) and op.name != "iota" and all(v.type.ndim == 0 for v in op.operands)):
+            continue
+        out.remove(op)
+        users = [k for k, o in enumerate(out) if any(r in o.operands for r in op.results)]
+        out.insert(users[0] if users else len(out), op)
+    return out
+
+
 def _pseudo_fusion(run, inputs, outputs):
     """A stand-in for a ``fusion`` op over ``run`` (the shape the region rule reads), without building IR."""
     from types import SimpleNamespace
@@ -451,6 +494,7 @@ class KernelEmitter(Emitter):
         self.used = set(_RESERVED)
         self.vars, self.scalars, self.syms = {}, {}, {}
         self.helpers: set[str] = set()
+        self.strided: set[str] = set()
         self.consts = []
         self.parallel = False
         self.line_ops = []
@@ -562,11 +606,15 @@ def generate(f: Function, module_doc: str = "") -> Program:
     flags = 'cache=True, error_model="numpy"' + (", parallel=True" if e.parallel else "")
     head = [f'"""{module_doc or "Generated by flowc for @" + f.name}"""', "import numpy as np", "import numba",
             "from numba import prange"]
+    if e.helpers or e.kernels:     # called by symbol, not linked into the program (see link.py)
+        head.append("from flowc.backends.numba.link import linked")
     if e.helpers:
-        head.append("from flowc.backends.numba.kernels import " + ", ".join(sorted(e.helpers)))
+        head.append("from flowc.backends.numba import kernels")
     if e.kernels:
         head.append("from flowc.backends.numba.cache import kernel")
-        head += [""] + [f'{k} = kernel("{k}")' for k in e.kernels]
+    if e.helpers or e.kernels:
+        head += [""] + [f"{h} = linked(kernels.{h})" for h in sorted(e.helpers)]
+        head += [f'{k} = linked(kernel("{k}"))' for k in e.kernels]
     head += ["", "", f"@numba.njit({flags})", f"def program({', '.join(args)}):"]
     offset = len(head)
     src = "\n".join(head + e.lines) + "\n"

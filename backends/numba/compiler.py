@@ -23,7 +23,7 @@ from flowc.backends.reference import RuntimeInputError, bind_inputs
 from flowc.ir.core import Function
 from flowc.ir.types import FlowcError
 
-from . import cache, malloc
+from . import cache, link, malloc
 from .blas import program_threads, restore
 from .codegen import Program, generate, parallel_mode, storage_np
 
@@ -53,15 +53,26 @@ def _set_threads():
     numba.set_num_threads(k)
 
 
+def _inspectable(d, sig):
+    """Numba cannot inspect code it loaded from its disk cache: compile an uncached twin to show instead."""
+    lib = getattr(d.overloads.get(sig), "library", None)
+    if lib is None or getattr(lib, "_disable_inspection", False) or d.stats.cache_hits.get(sig):
+        opts = {k: v for k, v in d.targetoptions.items() if k not in ("cache", "nopython")}
+        d = numba.njit(**opts)(d.py_func)
+        d.compile(sig)
+    return d
+
+
 class Compiled:
     """A compiled Function: call it with numpy arrays; ``source``/``llvm()``/``asm()`` show what runs."""
 
-    def __init__(self, function: Function, program: Program, dispatcher, path, signature):
+    def __init__(self, function: Function, program: Program, dispatcher, path, signature, links=()):
         self.function = function
         self.program = program
         self.dispatcher = dispatcher
         self.path = path
         self.signature = signature
+        self.links = list(links)        # (kernel name, signature) the program calls by symbol (link.py)
         self._consts = program.consts
         self._parallel = parallel_mode() != "0"
         self._in = [storage_np(t.dtype) for t in program.param_types]
@@ -78,20 +89,19 @@ class Compiled:
         """Numba signatures compiled so far (one: batch sizes never add any)."""
         return list(self.dispatcher.signatures)
 
-    def _inspectable(self):
-        """Numba cannot inspect code it loaded from its disk cache: compile an uncached twin to show instead."""
-        d = self.dispatcher
-        if sum(d.stats.cache_hits.values()):
-            opts = {k: v for k, v in d.targetoptions.items() if k not in ("cache", "nopython")}
-            d = numba.njit(**opts)(d.py_func)
-            d.compile(self.signature)
-        return d
-
     def llvm(self) -> str:
-        return self._inspectable().inspect_llvm(self.signature)
+        """The program's LLVM IR, then that of each kernel it calls (by symbol: see :mod:`.link`)."""
+        return self._inspect("inspect_llvm")
 
     def asm(self) -> str:
-        return self._inspectable().inspect_asm(self.signature)
+        return self._inspect("inspect_asm")
+
+    def _inspect(self, method: str) -> str:
+        parts = [getattr(_inspectable(self.dispatcher, self.signature), method)(self.signature)]
+        for name, sig in self.links:
+            d = _inspectable(link.dispatcher(name), sig)
+            parts.append(f"; ---- {link.symbol(name, sig)}: {name}{sig}\n" + getattr(d, method)(sig))
+        return "\n".join(parts)
 
     def text(self, kind: str = "source") -> str:
         fns = {"source": lambda: self.source, "llvm": self.llvm, "asm": self.asm}
@@ -217,40 +227,32 @@ def _skip_glue_optimisation():
 _skip_glue_optimisation()
 
 
-def _load_without_refresh(dispatcher):
-    """Let a program's disk-cache hit skip the target context's ``refresh()``.
-
-    Numba refreshes before every cache load; the first refresh in a process imports and installs every
-    registry it has (linalg, random generators, typed containers, jitclass ...): 0.17-0.20 s of the 0.31 s
-    a warm W4 compile took.  Rebuilding cached machine code needs only the runtime (NRT) initialised; a
-    miss falls through to Numba's compiler, which refreshes the contexts itself before typing.  If
-    Numba's cache object is not the shape this expects, nothing is patched and the load just refreshes."""
-    cache_obj = getattr(dispatcher, "_cache", None)
-    load, guard = (getattr(cache_obj, n, None) for n in ("_load_overload", "_guard_against_spurious_io_errors"))
-    try:
-        from numba.core.runtime import rtsys
-    except ImportError:        # pragma: no cover
-        return
-    if load is None or guard is None:
-        return
-
-    def load_overload(sig, target_context):
-        rtsys.initialize(target_context)
-        with guard():
-            return load(sig, target_context)
-    cache_obj.load_overload = load_overload
-
-
 def _compile_dispatcher(program: Program, path, module, sig):
     try:
-        _load_without_refresh(module.program)
+        cache.load_without_refresh(module.program)
         _GLUE["on"] = True
+        link.take_failure()
         module.program.compile(sig)
         return module
     except numba.core.errors.NumbaError as e:
-        raise NumbaBackendBug(_describe(program, path, e)) from None
+        raise NumbaBackendBug(_describe(program, path, link.take_failure() or e)) from None
     finally:
         _GLUE["on"] = False
+
+
+def _compile_linked(program: Program, path, module, sig):
+    """Compile or load the program, its kernels registered first (:mod:`.link`): object code loaded from the
+    disk cache calls them by symbol.  Without an intact list of them the cached object is dropped, so it is
+    never loaded with a symbol unresolved (LLVM would abort the process)."""
+    links = cache.read_links(path)
+    if links is None or not link.restore(links):
+        cache.purge_compiled(path)
+        links = None
+    module = _compile_dispatcher(program, path, module, sig)
+    if links is None or sum(module.program.stats.cache_misses.values()):
+        links = link.used_by(module.program.overloads[sig].library)
+        cache.write_links(path, links)
+    return module, links
 
 
 def _start_thread_pool():
@@ -283,7 +285,7 @@ def compile(function: Function) -> Compiled:
         kernels = [cache.load_kernel(name, src) for name, src in program.kernels.items()]
         path, module = cache.load(key, program.source)
         try:
-            module = _compile_dispatcher(program, path, module, sig)
+            module, links = _compile_linked(program, path, module, sig)
         except NumbaBackendBug:
             raise
         except Exception:   # Numba's own cache files are damaged (unpickling failed): drop them, compile fresh
@@ -292,7 +294,7 @@ def compile(function: Function) -> Compiled:
             for name, src in program.kernels.items():
                 cache.load_kernel(name, src)
             path, module = cache.load(key, program.source)
-            module = _compile_dispatcher(program, path, module, sig)
-        compiled = Compiled(function, program, module.program, path, sig)
+            module, links = _compile_linked(program, path, module, sig)
+        compiled = Compiled(function, program, module.program, path, sig, links)
         _MEMORY[key] = compiled
         return compiled

@@ -54,6 +54,7 @@ def profile(compiled, args, reps: int = 5) -> tuple[float, list[KernelTime]]:
     ns = _glue_namespace(compiled)
     spent, faults, calls = collections.Counter(), collections.Counter(), collections.Counter()
     for name, fn in list(ns.items()):
+        fn = getattr(fn, "dispatcher", fn)         # link.linked wraps each kernel the program calls
         if type(fn).__name__ != "CPUDispatcher":
             continue
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from flowc.ir.graph import backward_slice
-from flowc.ir.types import TypeError_, broadcast_shapes
+from flowc.ir.types import Sym, TensorType, TypeError_, broadcast_shapes
 
 from ..codegen import rules, storage
 
@@ -214,3 +214,62 @@ def _inline(e, op, region):
             e.bind(p, e.arr(v))
     e.lower_ops(region.ops)
     return [e.arr(v) for v in region.results]
+
+
+_FLAT = Sym("_flat")
+
+
+def flat_form(op, contiguous):
+    """A stand-in for ``op`` over 1-D operands, when its kernel can run over the elements in memory order.
+
+    Applies to elementwise ops and fusion regions of them (no iota, no broadcasting: every operand,
+    value and result has the result's shape, or is a scalar) whose array operands are
+    C-contiguous (``contiguous(v)``).  The program then passes flat views, so one kernel serves every
+    shape and rank of the same body (W4's SGD update of [784,1024], [1024,1024] and [1024,10] weights and
+    [1024] biases: four kernels, two of them parallel, became one serial and one parallel), and the
+    inner loop runs over all the elements instead of a short last axis.
+    Returns ``(pseudo op, {id(original value): flat value})`` or None."""
+    if op.regions:
+        if op.name != "fusion":
+            return None
+        region = op.regions[0]
+        params, inner, results = list(region.params), list(region.ops), list(region.results)
+    elif op.name in rules and hasattr(rules[op.name], "scalar") and op.name != "iota":
+        params, inner, results = list(op.operands), [op], list(op.results)
+    else:
+        return None
+    shape = tuple(results[0].type.shape)
+    if not shape or any(tuple(r.type.shape) != shape for r in op.results):
+        return None
+    for o in inner:
+        if o.regions or o.name == "iota" or not ((o.name in rules and hasattr(rules[o.name], "scalar")) or
+                                                 (o.name == "constant" and o.attrs["value"].ndim == 0)):
+            return None
+    values = [*params, *(r for o in inner for r in o.results)]
+    if any(v.type.ndim and tuple(v.type.shape) != shape for v in values):
+        return None
+    arrays = [v for v in op.operands if v.type.ndim]
+    if not arrays or not all(contiguous(v) for v in arrays):
+        return None
+    flat_dim = _FLAT      # symbolic even for static shapes, so no size reaches the kernel's text
+    flat: dict[int, object] = {}
+
+    def m(v):
+        if not v.type.ndim:
+            return v
+        if id(v) not in flat:
+            flat[id(v)] = SimpleNamespace(type=TensorType(v.type.dtype, (flat_dim,)), producer=None)
+        return flat[id(v)]
+
+    ops = []
+    for o in inner:
+        attrs = dict(o.attrs, shape=(flat_dim,)) if o.name == "broadcast_to" else o.attrs
+        res = [m(r) for r in o.results]
+        ops.append(SimpleNamespace(name=o.name, operands=[m(v) for v in o.operands], results=res, result=res[0],
+                                   attrs=attrs, regions=(), loc=o.loc))
+    outs = [m(r) for r in results]
+    region = SimpleNamespace(params=[m(p) for p in params], ops=ops, results=outs, result_types=[v.type for v in outs])
+    operands = [m(v) for v in op.operands]
+    fused = SimpleNamespace(name="fusion", operands=operands, results=[m(r) for r in op.results], regions=[region],
+                            attrs={}, loc=op.loc)
+    return fused, flat

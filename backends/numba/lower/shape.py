@@ -27,10 +27,13 @@ def _transpose(e, op):
     perm, x = tuple(op.attrs["perm"]), e.arr(op.operands[0])
     if perm == tuple(range(len(perm))):
         e.emit(f"{name} = {x}")
+        if x not in e.strided:
+            return name
     elif perm == tuple(reversed(range(len(perm)))):
         e.emit(f"{name} = {x}.T")
     else:
         e.emit(f"{name} = {e.helper('permute')}({x}, {e.shape(perm)})")
+    e.strided.add(name)
     return name
 
 
@@ -91,6 +94,7 @@ def _slice(e, op):
         parts.append(":" if full else f"{s}:{lim}" + (f":{st}" if st != 1 else ""))
     name = e.result_var(op.result)
     e.emit(f"{name} = {e.arr(v)}{_slices(parts)}" if any(p != ":" for p in parts) else f"{name} = {e.arr(v)}")
+    e.strided.add(name)
     return name
 
 
