@@ -28,7 +28,7 @@ from numba.extending import intrinsic
 from .cache import load_without_refresh
 
 _LIVE: dict[str, tuple] = {}      # symbol -> (kernel name, signature, compile result kept alive)
-_BY_NAME: dict[str, object] = {}  # kernel name -> its dispatcher
+_BY_NAME: dict[str, object] = {}  # module.qualname of a kernel -> its dispatcher
 _PREFIX = "flowc."
 _FAILED: list[Exception] = []     # the error of a kernel that failed to compile while a caller was typed
 
@@ -86,7 +86,8 @@ def linked(dispatcher):
     """``dispatcher`` as programs call it: through its published symbol, never linked into the caller."""
     if not isinstance(dispatcher, Dispatcher):      # an intrinsic or overload: nothing to link
         return dispatcher
-    name = dispatcher.py_func.__name__
+    fn = dispatcher.py_func
+    name = f"{fn.__module__}.{fn.__qualname__}"
     _BY_NAME[name] = dispatcher
 
     def typer(typingctx, *args):
@@ -105,7 +106,7 @@ def linked(dispatcher):
                 context.call_conv.return_status_propagate(builder, status)
             return res
         return cres.signature.return_type(types.StarArgTuple.from_types(args)), codegen
-    typer.__name__ = name
+    typer.__name__ = fn.__name__
     call = intrinsic(typer)
     call.dispatcher = dispatcher          # profile.py times the kernel itself from Python
     return call
