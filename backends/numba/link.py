@@ -64,8 +64,14 @@ def take_failure() -> Exception | None:
 
 
 def used_by(library) -> list[tuple[str, tuple]]:
-    """(kernel name, signature) of every kernel symbol a freshly compiled library calls."""
+    """(kernel name, signature) of every kernel symbol a freshly compiled library calls.  An omission here
+    would let a later process load the program with a symbol unresolved, so the module's declarations are
+    read through llvmlite where it exposes them, and its text is searched too."""
     syms = re.findall(r'^declare [^@]*@"?(' + re.escape(_PREFIX) + r'[\w.]+)"?\(', library.get_llvm_str(), re.M)
+    module = getattr(library, "_final_module", None)
+    for fn in getattr(module, "functions", ()):
+        if fn.is_declaration and fn.name.startswith(_PREFIX):
+            syms.append(fn.name)
     return [_LIVE[s][:2] for s in dict.fromkeys(syms)]
 
 
