@@ -260,8 +260,8 @@ def gemm(a, b, out):
         if parts <= 1 or m * n * k < SPLIT_MIN:
             _call(a, b, out, ta, lda, tb, ldb)
             return out
-    # one parallel loop for the three splits: each prange is a function of its own for Numba to compile,
-    # and every program that multiplies links all of them
+    # one parallel loop for the three splits: each prange is a function of its own for Numba to compile
+    # (once per signature, cached with the package)
     for t in numba.prange(parts):
         if few:         # b's columns: one contiguous block per thread (more if the accumulators outgrow L2)
             _few_rows_block(a, b, out, n * t // parts, n * (t + 1) // parts)

@@ -24,10 +24,11 @@ Ops that are one call into a hand-written kernel (BLAS matmul, float reductions
 and softmax over a block of axes, conv/pool/LRN, Threefry) are emitted in the
 program itself (a rule's ``in_program(op)``): those kernels live in ``kernels.py``,
 compiled once per dtype/layout and cached beside the package, so a new program
-pays only for linking them.  Measured (benchmarks/numba_compile.py, small MLP
+pays only for calling them.  Measured (benchmarks/numba_compile.py, small MLP
 step at -O2, fresh cache dir, busy 2-core machine): cold compile 39.7 s -> 8.7 s,
-step 276 ms -> 5.5 ms; what remains is ~0.5 s per distinct generated kernel and
-the program's lowering (LLVM re-optimises and re-emits every linked callee).
+step 276 ms -> 5.5 ms.  Programs call every kernel by symbol (:mod:`.link`), so
+what remains is 0.2-0.5 s per distinct generated kernel (parallel ones the most),
+Numba's first typing in a process and the program's own lowering.
 
 Threads: ``FLOWC_NUMBA_PARALLEL`` = ``auto`` (the default, same as ``1``) runs large loop
 nests under ``prange``, ``0`` never.  Numba's threads and OpenBLAS's must not both be
