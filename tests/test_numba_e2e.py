@@ -393,3 +393,23 @@ def test_large_arrays_get_huge_pages():
     if sys.platform.startswith("linux"):                 # elsewhere advise does nothing
         inner = (got[0].ctypes.data + (1 << 21) - 1) & ~((1 << 21) - 1)     # first whole 2 MB page
         assert "hg" in _vm_flags(inner)
+
+
+def test_constant_broadcast_joins_its_users_kernel():
+    """ReLU's gradient mask compares with a broadcast zero: it is computed in the masking kernel, not
+    materialised by a kernel of its own (W4's [128,1024] array of zeros)."""
+    rng = np.random.default_rng(3)
+    p = {f"w{i}": rng.normal(size=s).astype(np.float32) for i, s in enumerate([(12, 16), (16, 16), (16, 5)])}
+    p.update({f"b{i}": rng.normal(size=n).astype(np.float32) for i, n in enumerate([16, 16])})
+    x = rng.normal(size=(8, 12)).astype(np.float32)
+
+    def loss(p):
+        h = fc.nn.relu(x @ p["w0"] + p["b0"])
+        return fc.sum(fc.nn.relu(h @ p["w1"] + p["b1"]) @ p["w2"])
+
+    fast = fc.jit(fc.grad(loss), backend="numba", opt_level=2)
+    exe = fast.lower(p).compile()
+    assert not any(re.search(r"def k_\w+\((n\d+(, )?)+\):", src) for src in exe.program.kernels.values())
+    want = fc.jit(fc.grad(loss), backend="reference", opt_level=2)(p)
+    for k, g in fast(p).items():
+        np.testing.assert_allclose(g, want[k], rtol=1e-5, atol=1e-5)
