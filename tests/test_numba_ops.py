@@ -172,6 +172,31 @@ def test_single_channel_convolutions_build_patches_by_tap_and_match_reference(te
     np.testing.assert_array_equal(image._patches_by_tap(x, 1, 2, 5, 5, 7, 9, 2, 1, 2, 3, 1, 2), by_rows.T)
 
 
+def _im2col(x, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
+    """The patch matrix written out with numpy: P[(b, p, q), (i, j, c)], zero outside the image."""
+    n, h, wd, c = x.shape
+    pad = np.zeros((n, h + pt + dh * kh + sh * oh, wd + pl + dw * kw + sw * ow, c), x.dtype)
+    pad[:, pt:pt + h, pl:pl + wd] = x
+    taps = [pad[b0:b0 + nb, i * dh:i * dh + sh * oh:sh, j * dw:j * dw + sw * ow:sw][:, :oh, :ow]
+            for i in range(kh) for j in range(kw)]
+    return np.stack(taps, axis=3).reshape(nb * oh * ow, kh * kw * c)
+
+
+@settings(max_examples=40, deadline=None)
+@given(c=st.sampled_from([1, 2, 3, 5, 17]), k=st.integers(1, 5), s=st.integers(1, 4), d=st.integers(1, 2),
+       pad=st.integers(0, 3), nb=st.integers(1, 3))
+def test_patch_matrix_equals_numpy_im2col(c, k, s, d, pad, nb):
+    """image._patches against numpy, over channel counts on both sides of RUN_COPY_MAX_CHANNELS (whole-run
+    copies and per-tap copies), strides, dilations, padding and batch chunks that start past image 0."""
+    from flowc.backends.numba import image
+    x = np.random.default_rng(c * 100 + k).uniform(-1, 1, (4, 9, 8, c)).astype(np.float32)
+    oh, ow = ((n + 2 * pad - d * (k - 1) - 1) // s + 1 for n in (9, 8))
+    if oh < 1 or ow < 1:
+        return
+    args = (4 - nb, nb, k, k, oh, ow, s, s, pad, pad, d, d)
+    np.testing.assert_array_equal(image._patches(x, *args), _im2col(x, *args))
+
+
 def inputs_for_sizes(f, seed: int, n: int):
     rng = np.random.default_rng(seed)
     return [rng.uniform(-2, 2, tuple(n if isinstance(d, Sym) else d for d in p.type.shape)).astype(np.float32)
