@@ -16,7 +16,7 @@ import numpy as np
 
 from flowc.ir import Function
 
-from .tolerances import Diff, compare_value, loosest
+from .tolerances import Diff, coarsest, compare_value, loosest
 
 
 @dataclass
@@ -64,13 +64,15 @@ def first_difference(outs, want, f: Function, rtol=None, atol=None, also: Functi
                      ) -> tuple[int, Diff | None]:
     """(index of the first output differing from ``want``, its Diff), or (-1, None) if all agree.
 
-    Tolerances follow the loosest op class in ``f`` (and ``also``, e.g. its optimised form).
+    Tolerances follow the loosest op class in ``f`` (and ``also``, e.g. its optimised form), and the least
+    precise float dtype computed in ``f`` (an f32 reduction cast to f64 is judged as f32).
     """
     cls = loosest([op.name for op in f.walk()] + ([op.name for op in also.walk()] if also is not None else []))
+    dtypes = {r.type.dtype for op in f.walk() for r in op.results} | {p.type.dtype for p in f.params}
     if len(outs) != len(want):
         return 0, Diff(False, "shape", got=f"{len(outs)} outputs", want=f"{len(want)} outputs")
     for i, (o, w) in enumerate(zip(outs, want)):
-        d = compare_value(o, w, f.results[i].type.dtype, cls, rtol, atol)
+        d = compare_value(o, w, coarsest(f.results[i].type.dtype, dtypes), cls, rtol, atol)
         if not d.ok:
             return i, d
     return -1, None

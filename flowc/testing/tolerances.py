@@ -50,6 +50,16 @@ def loosest(names: Iterable[str]) -> str:
     return max(classes, key=CLASS_FACTOR.__getitem__)
 
 
+def coarsest(out_dtype, dtypes: Iterable) -> object:
+    """The dtype an output of ``out_dtype`` is judged by: the least precise float among it and ``dtypes``
+    (the values computed on the way), since a float32 sum cast to float64 keeps float32's rounding."""
+    name = getattr(out_dtype, "name", out_dtype)
+    if name not in BASE:
+        return out_dtype
+    floats = [d for d in dtypes if getattr(d, "name", d) in BASE]
+    return max([out_dtype, *floats], key=lambda d: BASE[getattr(d, "name", d)][0])
+
+
 def tolerance(dtype, cls: str = "elementwise") -> tuple[float, float]:
     """(rtol, atol) for results of ``dtype`` (a DType or its name) computed by ops of class ``cls``."""
     name = getattr(dtype, "name", dtype)
@@ -125,4 +135,4 @@ def compare_value(got, want, dtype, cls: str, rtol: float | None = None, atol: f
                    scale_atol=cls == "accumulate")
 
 
-__all__ = ["BASE", "CLASS_FACTOR", "op_class", "loosest", "tolerance", "Diff", "compare", "compare_value"]
+__all__ = ["BASE", "CLASS_FACTOR", "op_class", "loosest", "coarsest", "tolerance", "Diff", "compare", "compare_value"]
