@@ -393,6 +393,9 @@ class Emitter:
         k = KernelEmitter(self, pseudo)
         k.parallel_override = self.want_parallel(op.results[0].type.shape)
         name, source = k.build(pseudo)
+        for v in op.operands:                # the stand-ins die here: no stale id may stay bound
+            if id(v) in flat:
+                self.vars.pop(id(flat[id(v)]), None)
         self.kernels[name] = source
         self.kernel_ops.setdefault(name, self.line_ops[-1][1] if self.line_ops else op.name)
         outs = [self.result_var(r) for r in op.results]
