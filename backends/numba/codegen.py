@@ -427,7 +427,7 @@ class Emitter:
         k = 0
         while k < len(ops):
             run = [ops[k]]
-            while k + len(run) < len(ops) and _scalar_form(ops[k]) and _scalar_form(ops[k + len(run)]):
+            while k + len(run) < len(ops) and scalar_form(ops[k]) and scalar_form(ops[k + len(run)]):
                 run.append(ops[k + len(run)])
             inside = {id(r) for o in run for r in o.results}
             inputs = []
@@ -454,7 +454,7 @@ INLINE_OPS = {"constant", "transpose", "reshape", "expand_dims", "squeeze", "sli
 _KERNEL_FLAGS = 'cache=True, nogil=True, error_model="numpy"'
 
 
-def _scalar_form(op: Op) -> bool:
+def scalar_form(op: Op) -> bool:
     return not op.regions and (op.name == "iota" or hasattr(rules[op.name], "scalar") or
                                (op.name == "constant" and op.attrs["value"].ndim == 0))
 
@@ -465,7 +465,7 @@ def _sink_operand_free(ops):
     the broadcast (W4's ReLU mask compared the matmul with a [128,1024] array of zeros)."""
     out = list(ops)
     for op in reversed(ops):
-        if not (_scalar_form(op) and op.name != "iota" and all(v.type.ndim == 0 for v in op.operands)):
+        if not (scalar_form(op) and op.name != "iota" and all(v.type.ndim == 0 for v in op.operands)):
             continue
         out.remove(op)
         users = [k for k, o in enumerate(out) if any(r in o.operands for r in op.results)]

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from flowc.ir.graph import backward_slice
 from flowc.ir.types import Sym, TensorType, TypeError_, broadcast_shapes
 
-from ..codegen import rules, storage
+from ..codegen import rules, scalar_form, storage
 
 
 def _fits(t, loop) -> bool:
@@ -216,7 +216,7 @@ def _inline(e, op, region):
     return [e.arr(v) for v in region.results]
 
 
-_FLAT = Sym("_flat")
+_FLAT = Sym("_flat")    # the flat size: symbolic even for static shapes, so no size reaches a kernel's text
 
 
 def flat_form(op, contiguous):
@@ -229,44 +229,39 @@ def flat_form(op, contiguous):
     [1024] biases: four kernels, two of them parallel, became one serial and one parallel), and the
     inner loop runs over all the elements instead of a short last axis.
     Returns ``(pseudo op, {id(original value): flat value})`` or None."""
-    if op.regions:
-        if op.name != "fusion":
-            return None
+    def pointwise(o):             # an iota's value is its index: not the same in a flat loop
+        return o.name in rules and scalar_form(o) and o.name != "iota"
+
+    if op.name == "fusion":
         region = op.regions[0]
         params, inner, results = list(region.params), list(region.ops), list(region.results)
-    elif op.name in rules and hasattr(rules[op.name], "scalar") and op.name != "iota":
+    elif pointwise(op):
         params, inner, results = list(op.operands), [op], list(op.results)
     else:
         return None
     shape = tuple(results[0].type.shape)
-    if not shape or any(tuple(r.type.shape) != shape for r in op.results):
+    if not shape or any(tuple(r.type.shape) != shape for r in op.results) or not all(map(pointwise, inner)):
         return None
-    for o in inner:
-        if o.regions or o.name == "iota" or not ((o.name in rules and hasattr(rules[o.name], "scalar")) or
-                                                 (o.name == "constant" and o.attrs["value"].ndim == 0)):
-            return None
     values = [*params, *(r for o in inner for r in o.results)]
     if any(v.type.ndim and tuple(v.type.shape) != shape for v in values):
         return None
     arrays = [v for v in op.operands if v.type.ndim]
     if not arrays or not all(contiguous(v) for v in arrays):
         return None
-    flat_dim = _FLAT      # symbolic even for static shapes, so no size reaches the kernel's text
     flat: dict[int, object] = {}
 
     def m(v):
         if not v.type.ndim:
             return v
         if id(v) not in flat:
-            flat[id(v)] = SimpleNamespace(type=TensorType(v.type.dtype, (flat_dim,)), producer=None)
+            flat[id(v)] = SimpleNamespace(type=TensorType(v.type.dtype, (_FLAT,)), producer=None)
         return flat[id(v)]
 
     ops = []
-    for o in inner:
-        attrs = dict(o.attrs, shape=(flat_dim,)) if o.name == "broadcast_to" else o.attrs
+    for o in inner:             # scalar forms read no shape attribute (broadcast_to's is its operand)
         res = [m(r) for r in o.results]
         ops.append(SimpleNamespace(name=o.name, operands=[m(v) for v in o.operands], results=res, result=res[0],
-                                   attrs=attrs, regions=(), loc=o.loc))
+                                   attrs=o.attrs, regions=(), loc=o.loc))
     outs = [m(r) for r in results]
     region = SimpleNamespace(params=[m(p) for p in params], ops=ops, results=outs, result_types=[v.type for v in outs])
     operands = [m(v) for v in op.operands]
