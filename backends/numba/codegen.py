@@ -459,13 +459,18 @@ def scalar_form(op: Op) -> bool:
                                (op.name == "constant" and op.attrs["value"].ndim == 0))
 
 
+def pointwise(op: Op) -> bool:
+    """A scalar form that reads no loop index (an iota's value is its index): free to move or flatten."""
+    return op.name in rules and scalar_form(op) and op.name != "iota"
+
+
 def _sink_operand_free(ops):
     """Move scalar-form ops that read no array (a constant broadcast to a shape) to just before their
     first user, so they join that user's elementwise run instead of becoming a kernel that materialises
     the broadcast (W4's ReLU mask compared the matmul with a [128,1024] array of zeros)."""
     out = list(ops)
     for op in reversed(ops):
-        if not (scalar_form(op) and op.name != "iota" and all(v.type.ndim == 0 for v in op.operands)):
+        if not (pointwise(op) and all(v.type.ndim == 0 for v in op.operands)):
             continue
         out.remove(op)
         users = [k for k, o in enumerate(out) if any(r in o.operands for r in op.results)]

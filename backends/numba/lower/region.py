@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from flowc.ir.graph import backward_slice
 from flowc.ir.types import Sym, TensorType, TypeError_, broadcast_shapes
 
-from ..codegen import rules, scalar_form, storage
+from ..codegen import pointwise, rules, storage
 
 
 def _fits(t, loop) -> bool:
@@ -229,9 +229,6 @@ def flat_form(op, contiguous):
     [1024] biases: four kernels, two of them parallel, became one serial and one parallel), and the
     inner loop runs over all the elements instead of a short last axis.
     Returns ``(pseudo op, {id(original value): flat value})`` or None."""
-    def pointwise(o):             # an iota's value is its index: not the same in a flat loop
-        return o.name in rules and scalar_form(o) and o.name != "iota"
-
     if op.name == "fusion":
         region = op.regions[0]
         params, inner, results = list(region.params), list(region.ops), list(region.results)
