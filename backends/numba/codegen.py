@@ -30,6 +30,12 @@ step 276 ms -> 5.5 ms.  Programs call every kernel by symbol (:mod:`.link`), so
 what remains is 0.2-0.5 s per distinct generated kernel (parallel ones the most),
 Numba's first typing in a process and the program's own lowering.
 
+Buffers: kernels that compute each result element from their operands at that element (elementwise
+ops, loop-nest fusion regions, flat kernels) take their results as trailing arguments, so the program
+decides where results go: a fresh array, or the buffer of an operand that dies there and has the
+result's type (the memory plan's in-place rule, applied by :mod:`.buffers` to the arrays this
+backend materialises).  W4's weight updates are written over the weight gradients' GEMM results.
+
 Threads: ``FLOWC_NUMBA_PARALLEL`` = ``auto`` (the default, same as ``1``) runs large loop
 nests under ``prange``, ``0`` never.  Numba's threads and OpenBLAS's must not both be
 busy (measured on the 2-core machine: the small MLP step ~10x slower, the MNIST CNN step
@@ -57,6 +63,7 @@ from flowc.ir.registry import Rules
 from flowc.ir.types import DType, FlowcError, Sym, TensorType, num_elements
 
 from . import cache
+from .buffers import Lifetimes
 
 rules = Rules("numba")
 
@@ -166,6 +173,9 @@ class Emitter:
         self.kernel_ops: dict[str, str] = {}    # generated kernel name -> IR text of an op calling it
         self.namer = _Namer()
         self.ir_lines = print_function(function, locs=True, _namer=self.namer).split("\n")
+        self.owned: set[str] = set()            # variables holding an array this program allocated (donatable)
+        self.life = Lifetimes(function.ops, function.results)
+        self.step = 0                           # the position of the op being lowered, in ``life``'s ops
 
     # -- names and lines ----------------------------------------------------------------------
     def fresh(self, hint: str) -> str:
@@ -263,11 +273,13 @@ class Emitter:
         self.emit(f"{name} = {self.new_array(v.type, init)}")
         return name
 
-    def new_array(self, t: TensorType, init: str = "empty") -> str:
-        """An allocation expression; arrays that may reach ``runtime.HUGE_MIN`` bytes get huge pages."""
+    def new_array(self, t: TensorType, init: str = "empty", flat: bool = False) -> str:
+        """An allocation expression (1-D when ``flat``); arrays that may reach ``runtime.HUGE_MIN`` bytes
+        get huge pages."""
         from .runtime import HUGE_MIN
-        expr = f"np.{init}({self.shape(t.shape)}, {storage(t.dtype)})"
         n, syms = num_elements(t.shape)
+        shape = f"({n if not syms else self.count(t.shape)},)" if flat else self.shape(t.shape)
+        expr = f"np.{init}({shape}, {storage(t.dtype)})"
         if not syms and n * storage_np(t.dtype).itemsize < HUGE_MIN:
             return expr
         return f"{self.helper('advise')}({expr})"
@@ -347,6 +359,11 @@ class Emitter:
         for op in ops:
             self.lower_op(op)
 
+    def lower_program(self):
+        for k, op in enumerate(self.f.ops):
+            self.step = k
+            self.lower_op(op)
+
     def lower_op(self, op: Op):
         if op.name not in rules:
             raise NumbaLoweringError(f"op '{op.name}' has no numba lowering" + (f" (at {op.loc})" if op.loc else ""))
@@ -359,6 +376,8 @@ class Emitter:
         else:
             out = self.call_kernel(op)
         self.bind_results(op, out)
+        if op.name not in INLINE_OPS and getattr(rule, "fresh", lambda op: False)(op):
+            self.owned.update([out] if isinstance(out, str) else out)
 
     def bind_results(self, op: Op, out):
         outs = [out] if isinstance(out, str) or out is None else list(out)
@@ -368,23 +387,50 @@ class Emitter:
             if name is not None:
                 self.bind(r, name)
 
-    # -- kernels ------------------------------------------------------------------------------
+    # -- kernels ---------------------------------------------------------------------------------
+    def _destinations(self, op: Op, results) -> list[str | None]:
+        """Per result of ``op``: the variable of a dying operand it is computed over (the memory plan's
+        in-place rule, :mod:`.buffers`), or None for a fresh buffer."""
+        dest: list[str | None] = []
+        for r in results:
+            donor = next((self.arr(v) for v in op.operands if v.type == r.type and self.scalar(v) is None
+                          and self.arr(v) in self.owned and self.arr(v) not in dest
+                          and self.life.dead_after(v, self.step)), None)
+            dest.append(donor)
+        return dest
+
     def call_kernel(self, op: Op):
-        """Lower ``op`` into its own kernel function and emit the call; returns the result variables."""
-        from .lower.region import flat_form
+        """Lower ``op`` into its own kernel function and emit the call; returns the result variables.
+        Kernels that write each result element after reading their operands there take their results as
+        arguments (``region.takes_destinations``): the program allocates them, or passes a dying operand."""
+        from .lower.region import flat_form, takes_destinations
         flat = flat_form(op, lambda v: self.arr(v) not in self.strided)
         if flat is not None:
             return self._call_flat(op, *flat)
         k = KernelEmitter(self, op)
+        dps = takes_destinations(op)
+        if dps:
+            k.dest = {id(r): f"o{j}" for j, r in enumerate(op.results)}
         name, source = k.build(op)
-        self.kernels[name] = source
-        self.kernel_ops.setdefault(name, self.line_ops[-1][1] if self.line_ops else op.name)
-        outs = [self.result_var(r) for r in op.results]
-        self.emit(f"{', '.join(outs)} = {name}({', '.join(k.call_args)})")
+        self._add_kernel(name, source, op)
+        if not dps:       # what it returns may be an operand or a view of one: never written over
+            outs = [self.result_var(r) for r in op.results]
+            self.emit(f"{', '.join(outs)} = {name}({', '.join(k.call_args)})")
+            return outs
+        outs = []
+        for r, donor in zip(op.results, self._destinations(op, op.results)):
+            outs.append(donor or self.alloc(r))
+        self.emit(f"{name}({', '.join(k.call_args + outs)})")
+        self.owned.update(outs)
         return outs
 
+    def _add_kernel(self, name: str, source: str, op):
+        self.kernels[name] = source
+        self.kernel_ops.setdefault(name, self.line_ops[-1][1] if self.line_ops else op.name)
+
     def _call_flat(self, op: Op, pseudo, flat: dict):
-        """The kernel of ``op`` over flat views of its operands (``region.flat_form``); results reshaped back."""
+        """The kernel of ``op`` over flat views of its operands (``region.flat_form``), writing into flat
+        views of its results (fresh, or dying operands)."""
         rank1 = op.results[0].type.ndim == 1
         for v in op.operands:
             if id(v) in flat:
@@ -392,18 +438,31 @@ class Emitter:
                 self.vars[id(flat[id(v)])] = x if rank1 else f"np.ascontiguousarray({x}).reshape({x}.size)"
         k = KernelEmitter(self, pseudo)
         k.parallel_override = self.want_parallel(op.results[0].type.shape)
+        k.dest = {id(r): f"o{j}" for j, r in enumerate(pseudo.results)}
         name, source = k.build(pseudo)
         for v in op.operands:                # the stand-ins die here: no stale id may stay bound
             if id(v) in flat:
                 self.vars.pop(id(flat[id(v)]), None)
-        self.kernels[name] = source
-        self.kernel_ops.setdefault(name, self.line_ops[-1][1] if self.line_ops else op.name)
-        outs = [self.result_var(r) for r in op.results]
-        flats = outs if rank1 else [self.fresh("f") for _ in op.results]
-        self.emit(f"{', '.join(flats)} = {name}({', '.join(k.call_args)})")
-        if not rank1:
-            for out, f, r in zip(outs, flats, op.results):
-                self.emit(f"{out} = {f}.reshape({self.shape(r.type.shape)})")
+        self._add_kernel(name, source, op)
+        outs, dests = [], []
+        for r, donor in zip(op.results, self._destinations(op, op.results)):
+            if donor is not None:
+                outs.append(donor)
+                dests.append(donor if rank1 else f"{donor}.reshape({donor}.size)")
+            elif rank1:
+                outs.append(self.alloc(r))
+                dests.append(outs[-1])
+            else:
+                f = self.fresh("f")
+                self.emit(f"{f} = {self.new_array(r.type, flat=True)}")
+                outs.append(None)
+                dests.append(f)
+        self.emit(f"{name}({', '.join(k.call_args + dests)})")
+        for j, r in enumerate(op.results):
+            if outs[j] is None:
+                outs[j] = self.result_var(r)
+                self.emit(f"{outs[j]} = {dests[j]}.reshape({self.shape(r.type.shape)})")
+        self.owned.update(outs)
         return outs
 
     def lower_fusion(self, op: Op):
@@ -424,6 +483,16 @@ class Emitter:
         for k in range(len(ops) - 1, -1, -1):
             later_uses[k] = set(seen)
             seen |= {id(v) for v in ops[k].operands}
+        outer, at = self.life, self.step
+        self.life = outer.region(op, at, ops)
+        try:
+            self._lower_runs(ops, later_uses)
+        finally:
+            self.life, self.step = outer, at
+        return [self.arr(v) for v in region.results]
+
+    def _lower_runs(self, ops, later_uses):
+        from .lower.region import fusable_run
         k = 0
         while k < len(ops):
             run = [ops[k]]
@@ -440,13 +509,14 @@ class Emitter:
             if len(run) > 1 and outputs and fusable_run(pseudo):
                 for o in run:
                     self.comment_op(o)
+                self.step = k + len(run) - 1
                 for r, name in zip(outputs, self.call_kernel(pseudo)):
                     self.bind(r, name)
             else:
-                for o in run:
+                for j, o in enumerate(run):
+                    self.step = k + j
                     self.lower_op(o)
             k += len(run)
-        return [self.arr(v) for v in region.results]
 
 
 # Ops whose lowering is a view, a reshape or a binding: one line, kept in the program itself.
@@ -510,6 +580,8 @@ class KernelEmitter(Emitter):
         self.params: list[str] = []
         self.call_args: list[str] = []
         self.dim_params: list[tuple[str, object]] = []
+        self.dest: dict[int, str] = {}      # id(result) -> parameter the caller passes its buffer in
+        self.owned = set()
 
     def fresh(self, hint: str) -> str:
         return super().fresh(hint.strip("_").split("_")[0] or "v")
@@ -528,6 +600,11 @@ class KernelEmitter(Emitter):
 
     def result_var(self, v: Value) -> str:
         return self.fresh("r")
+
+    def alloc(self, v: Value, init: str = "empty") -> str:
+        if id(v) in self.dest and init == "empty":
+            return self.dest[id(v)]
+        return super().alloc(v, init)
 
     def comment_op(self, op: Op):
         pass
@@ -565,13 +642,19 @@ class KernelEmitter(Emitter):
                     s = self.fresh(f"n{len(self.syms)}")
                     self.syms[d] = s
                     prologue.append(f"    {s} = {name}.shape[{axis}]")
+        self.used.update(self.dest.values())
         out = rules[op.name](self, op)
         outs = [out] if isinstance(out, str) or out is None else list(out)
         rets = [self.arr(r) if name is None else name for r, name in zip(op.results, outs)]
-        self.emit("return " + ", ".join(rets) + ("," if len(rets) > 1 else ""))
-        if len(rets) > 1:
-            self.lines[-1] = self.lines[-1].rstrip(",")
+        if self.dest:
+            if rets != [self.dest.get(id(r)) for r in op.results]:
+                raise AssertionError(f"kernel for {op.name} did not write its results into their arguments")
+        else:
+            self.emit("return " + ", ".join(rets) + ("," if len(rets) > 1 else ""))
+            if len(rets) > 1:
+                self.lines[-1] = self.lines[-1].rstrip(",")
         args = self.params + [n for n, _ in self.consts] + [n for n, _ in self.dim_params]
+        args += [self.dest[id(r)] for r in op.results if id(r) in self.dest]
         self.call_args += [p for _, p in self.consts] + [self.parent.dim(d) for _, d in self.dim_params]
         flags = _KERNEL_FLAGS + (", parallel=True" if self.parallel else "")
         body = [f"@numba.njit({flags})", "def {name}(" + ", ".join(args) + "):"] + prologue + self.lines
@@ -607,7 +690,7 @@ def generate(f: Function, module_doc: str = "") -> Program:
                 s = e.fresh(d.name)
                 e.syms[d] = s
                 e.emit(f"{s} = {name}.shape[{axis}]")
-    e.lower_ops(f.ops)
+    e.lower_program()
     outs = [e.arr(v) for v in f.results]
     e.emit("return (" + ", ".join(outs) + ("," if len(outs) == 1 else "") + ")")
 

@@ -35,6 +35,7 @@ _matmul.uses_blas = True       # BLAS threads: see Emitter.want_parallel
 
 
 _matmul.in_program = _plain
+_matmul.fresh = lambda op: True     # a new C array, never a view (buffers.py may write over it)
 
 
 def _matmul_general(e, op):

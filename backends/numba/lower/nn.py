@@ -167,3 +167,4 @@ def _lrn_grad(e, op):
 for _name in ("conv2d", "conv2d_input_grad", "conv2d_filter_grad", "max_pool2d", "max_pool2d_grad",
               "avg_pool2d", "avg_pool2d_grad", "local_response_norm", "local_response_norm_grad"):
     rules[_name].in_program = lambda op: True
+    rules[_name].fresh = lambda op: True      # each kernel returns an array it allocated (buffers.py)

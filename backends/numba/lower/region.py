@@ -91,7 +91,7 @@ def _fusion(e, op):
     _bind_params(e, op, region, loop)
     body = _hoist_constants(e, region.ops)
     outs = [e.alloc(r) for r in op.results]
-    full = [k for k, r in enumerate(op.results) if _padded(r.type.shape, loop) == tuple(loop)]
+    full = [k for k, r in enumerate(op.results) if _full(r.type, loop)]
     for k, (out, r, v) in enumerate(zip(outs, op.results, region.results)):
         if k not in full:   # smaller than the loop: its own nest (written even when the loop is empty)
             shape = tuple(r.type.shape)
@@ -100,9 +100,33 @@ def _fusion(e, op):
                 e.emit(f"{out}{e.sub(idx)} = {get(v)}")
     with e.loops(loop) as idx:
         get = _emit_body(e, body, loop, idx)
-        for k in full:
-            e.emit(f"{outs[k]}{e.sub(idx)} = {get(region.results[k])}")
+        values = [get(region.results[k]) for k in full]     # every read before the first write: a result
+        for k, x in zip(full, values):                      # may be written over an operand (buffers.py)
+            at = idx[len(loop) - op.results[k].type.ndim:]  # a lower rank pads the loop with 1s
+            e.emit(f"{outs[k]}{e.sub(at)} = {x}")
     return outs
+
+
+def takes_destinations(op) -> bool:
+    """Whether ``op``'s kernel reads its operands at an element before writing any result there, in one
+    nest over the results' common shape: then the caller passes the result buffers in (destination
+    passing), and may pass a dying operand of the result's type (``buffers.py``)."""
+    if op.name != "fusion":
+        return op.name in rules and hasattr(rules[op.name], "scalar") and not op.regions
+    region = op.regions[0]
+    if _trailing_reduction(region) is not None:
+        return False
+    try:
+        loop = broadcast_shapes(*[t.shape for t in region.result_types])
+    except TypeError_:
+        return False
+    return _fusable(None, region, loop) and all(_full(r.type, loop) for r in op.results)
+
+
+def _full(t, loop) -> bool:
+    """Whether a result of type ``t`` is stored from inside the loop over ``loop`` (every element of it is
+    one loop position).  Rank 0 is not, under a loop: a parallel loop cannot index a 0-d array."""
+    return _padded(t.shape, loop) == tuple(loop) and (t.ndim > 0 or not loop)
 
 
 def _padded(shape, loop) -> tuple:

@@ -1,0 +1,100 @@
+"""The Numba backend writes elementwise results over dying operands (the memory plan's in-place rule on
+the arrays it materialises, backends/numba/buffers.py): never over an input, a constant or a buffer a
+live view still reads."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+import flowc as fc
+from flowc.backends import numba as nb
+from flowc.backends.numba.buffers import Lifetimes
+from flowc.backends.reference import run
+from flowc.ir import parse
+from test_numba_ops import assert_agrees
+
+VIEWED = """
+func @viewed(%x: f32[6,6], %w: f32[6,6]) -> (f32[6,6], f32[6,6]) {
+  %0 = matmul(%x, %w) : f32[6,6]
+  %1 = transpose(%0) {perm = (1, 0)} : f32[6,6]
+  %2 = tanh(%0) : f32[6,6]
+  %3 = matmul(%1, %2) : f32[6,6]
+  %4 = neg(%2) : f32[6,6]
+  return %3, %4
+}
+"""
+
+
+def _calls(source: str) -> list[list[str]]:
+    """The variables passed to each kernel call returning nothing (destination passing); a flat view
+    ``np.ascontiguousarray(v).reshape(v.size)`` counts as ``v``."""
+    calls = re.findall(r"^\s+k_\w+\((.*)\)$", source, re.M)
+    return [re.findall(r"(?:np\.ascontiguousarray\()?(\w+)(?:\)?\.reshape\(\w+\.size\))?(?:, |$)", c) for c in calls]
+
+
+def _in_place(call: list[str]) -> bool:
+    return len(set(call)) < len(call)
+
+
+def test_a_view_keeps_its_buffer_alive():
+    f = parse(VIEWED)
+    life = Lifetimes(f.ops, f.results)
+    m, _, t, _, n = f.ops
+    assert not life.dead_after(m.result, 2)          # the transpose of %0 is read by op 3
+    assert life.dead_after(m.result, 3)
+    assert not life.dead_after(t.result, 3) and life.dead_after(t.result, 4)
+    program = nb.generate(f)
+    tanh_call, neg_call = _calls(program.source)
+    assert not _in_place(tanh_call)                  # tanh gets a fresh buffer: %1 still views %0
+    assert _in_place(neg_call)                       # neg writes over tanh's result, dead after it
+    args = [np.random.default_rng(k).normal(size=(6, 6)).astype(np.float32) for k in range(2)]
+    assert_agrees(nb.compile(f)(*args), run(f, *args), f.name)
+
+
+def test_inputs_are_never_overwritten():
+    f = parse("""
+func @scale(%x: f32[64,64]) -> (f32[64,64]) {
+  %0 = constant() {value = dense<[2.0]> : f32[]} : f32[]
+  %1 = broadcast_to(%0) {shape = (64, 64)} : f32[64,64]
+  %2 = mul(%x, %1) : f32[64,64]
+  return %2
+}
+""")
+    x = np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32)
+    keep = x.copy()
+    got = nb.compile(f)(x)
+    np.testing.assert_array_equal(x, keep)
+    np.testing.assert_allclose(got[0], 2 * keep)
+    calls = _calls(nb.generate(f).source)
+    assert all(c.count("p_x") <= 1 and c[-1] != "p_x" for c in calls)
+    assert _in_place(calls[-1])                      # the product is written over the broadcast instead
+
+
+def test_sgd_update_writes_new_weights_over_the_weight_gradient():
+    """W4's pattern: ``w - lr * (a.T @ g)`` computes in the GEMM's result, inside the epilogue region;
+    the bias-add writes over the forward GEMM's product.  The step still matches the reference and
+    leaves the caller's parameters alone."""
+    def loss(p, x, y):
+        h = fc.nn.relu(x @ p["w0"] + p["b0"])
+        return fc.nn.softmax_cross_entropy(h @ p["w1"] + p["b1"], y)
+
+    def step(p, x, y):
+        value, g = fc.value_and_grad(loss)(p, x, y)
+        return value, {k: p[k] - 0.1 * g[k] for k in p}
+
+    rng = np.random.default_rng(0)
+    p = {"w0": rng.normal(size=(32, 64)).astype(np.float32) * 0.2, "b0": np.zeros(64, np.float32),
+         "w1": rng.normal(size=(64, 10)).astype(np.float32) * 0.2, "b1": np.zeros(10, np.float32)}
+    x = rng.random((16, 32), dtype=np.float32)
+    y = rng.integers(0, 10, 16).astype(np.int32)
+    keep = {k: v.copy() for k, v in p.items()}
+    fast, ref = fc.jit(step, backend="numba"), fc.jit(step, backend="reference")
+    lowered = fast.lower(p, x, y)
+    source = lowered.compile().program.source
+    assert sum(map(_in_place, _calls(source))) >= 3, source                # bias-add over the GEMM, w0 and w1 updates over theirs
+    got, want = fast(p, x, y), ref(p, x, y)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    for k in p:
+        np.testing.assert_allclose(got[1][k], want[1][k], rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(p[k], keep[k])
