@@ -174,7 +174,7 @@ class Emitter:
         self.namer = _Namer()
         self.ir_lines = print_function(function, locs=True, _namer=self.namer).split("\n")
         self.owned: set[str] = set()            # variables holding an array this program allocated (donatable)
-        self.life = Lifetimes(function.ops, function.results)
+        self.life = Lifetimes(function.ops, function.results, _is_view)
         self.step = 0                           # the position of the op being lowered, in ``life``'s ops
 
     # -- names and lines ----------------------------------------------------------------------
@@ -522,6 +522,10 @@ class Emitter:
 # Ops whose lowering is a view, a reshape or a binding: one line, kept in the program itself.
 INLINE_OPS = {"constant", "transpose", "reshape", "expand_dims", "squeeze", "slice"}
 _KERNEL_FLAGS = 'cache=True, nogil=True, error_model="numpy"'
+
+
+def _is_view(op) -> bool:
+    return op.name in rules and getattr(rules[op.name], "view", False)
 
 
 def scalar_form(op: Op) -> bool:

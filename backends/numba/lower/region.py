@@ -64,16 +64,19 @@ def _trailing_reduction(region):
     return red if _fusable(None, body, t.shape) else None
 
 
-def fusable_run(op) -> bool:
-    """Whether ``op`` (a fusion op, or a stand-in for a run of ops) lowers to one loop nest."""
-    region = op.regions[0]
-    if _trailing_reduction(region) is not None:
-        return True
+def _loop(region):
+    """The shape of the one elementwise loop nest computing ``region`` (its results' broadcast), or None."""
     try:
         loop = broadcast_shapes(*[t.shape for t in region.result_types])
     except TypeError_:
-        return False
-    return _fusable(None, region, loop)
+        return None
+    return loop if _fusable(None, region, loop) else None
+
+
+def fusable_run(op) -> bool:
+    """Whether ``op`` (a fusion op, or a stand-in for a run of ops) lowers to one loop nest."""
+    region = op.regions[0]
+    return _trailing_reduction(region) is not None or _loop(region) is not None
 
 
 @rules.register("fusion")
@@ -82,11 +85,8 @@ def _fusion(e, op):
     red = _trailing_reduction(region)
     if red is not None:
         return _fused_reduction(e, op, region, red)
-    try:
-        loop = broadcast_shapes(*[t.shape for t in region.result_types])
-    except TypeError_:
-        loop = None
-    if loop is None or not _fusable(e, region, loop):
+    loop = _loop(region)
+    if loop is None:
         return _inline(e, op, region)
     _bind_params(e, op, region, loop)
     body = _hoist_constants(e, region.ops)
@@ -114,13 +114,8 @@ def takes_destinations(op) -> bool:
     if op.name != "fusion":
         return op.name in rules and hasattr(rules[op.name], "scalar") and not op.regions
     region = op.regions[0]
-    if _trailing_reduction(region) is not None:
-        return False
-    try:
-        loop = broadcast_shapes(*[t.shape for t in region.result_types])
-    except TypeError_:
-        return False
-    return _fusable(None, region, loop) and all(_full(r.type, loop) for r in op.results)
+    loop = _loop(region) if _trailing_reduction(region) is None else None
+    return loop is not None and all(_full(r.type, loop) for r in op.results)
 
 
 def _full(t, loop) -> bool:

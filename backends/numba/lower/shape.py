@@ -98,6 +98,12 @@ def _slice(e, op):
     return name
 
 
+# Results that may share their operand's memory (a reshape copies only a non-contiguous operand): a buffer
+# lives as long as its views are read (buffers.py).
+for _name in ("reshape", "expand_dims", "squeeze", "transpose", "slice"):
+    rules[_name].view = True
+
+
 def _fix(e, j, n):
     """Emit the take/scatter_add index rule on variable ``j`` against size ``n``."""
     e.emit(f"if {j} < 0:")
