@@ -5,7 +5,8 @@ program is a short sequence of calls into kernels: hand-written ones in
 :mod:`.kernels` (BLAS matmul, reductions, softmax, conv/pool, Threefry; cached
 with the package) and generated ones, one per distinct op or fusion-region text
 (cached in the flowc cache, shared by every program).  The program calls them by
-symbol rather than linking a copy of each into its own machine code (see :mod:`.link`).  The source is readable
+symbol rather than linking a copy of each into its own machine code (see :mod:`.link`), so kernels that
+return nothing compile in forked workers beside the program (:mod:`.workers`).  The source is readable
 (``compiled.source``: program then kernels), symbolic dims are runtime variables
 (one compilation serves every batch size), and compiled code is cached in memory
 per function text and on disk (see :mod:`.cache`).  ``FLOWC_NUM_THREADS`` sets

@@ -170,6 +170,7 @@ class Emitter:
         self.parallel = False
         self.line_ops: list[tuple[int, str]] = []
         self.kernels: dict[str, str] = {}       # generated kernel name -> module source
+        self.void_kernels: set[str] = set()     # those that write into arguments and return nothing
         self.kernel_ops: dict[str, str] = {}    # generated kernel name -> IR text of an op calling it
         self.namer = _Namer()
         self.ir_lines = print_function(function, locs=True, _namer=self.namer).split("\n")
@@ -412,7 +413,7 @@ class Emitter:
         if dps:
             k.dest = {id(r): f"o{j}" for j, r in enumerate(op.results)}
         name, source = k.build(op)
-        self._add_kernel(name, source, op)
+        self._add_kernel(name, source, op, void=dps)
         if not dps:       # what it returns may be an operand or a view of one: never written over
             outs = [self.result_var(r) for r in op.results]
             self.emit(f"{', '.join(outs)} = {name}({', '.join(k.call_args)})")
@@ -424,8 +425,10 @@ class Emitter:
         self.owned.update(outs)
         return outs
 
-    def _add_kernel(self, name: str, source: str, op):
+    def _add_kernel(self, name: str, source: str, op, void: bool):
         self.kernels[name] = source
+        if void:                # returns nothing: compiled beside the program (see workers.py)
+            self.void_kernels.add(name)
         self.kernel_ops.setdefault(name, self.line_ops[-1][1] if self.line_ops else op.name)
 
     def _call_flat(self, op: Op, pseudo, flat: dict):
@@ -443,7 +446,7 @@ class Emitter:
         for v in op.operands:                # the stand-ins die here: no stale id may stay bound
             if id(v) in flat:
                 self.vars.pop(id(flat[id(v)]), None)
-        self._add_kernel(name, source, op)
+        self._add_kernel(name, source, op, void=True)
         outs, dests = [], []
         for r, donor in zip(op.results, self._destinations(op, op.results)):
             if donor is not None:
@@ -710,7 +713,8 @@ def generate(f: Function, module_doc: str = "") -> Program:
         head.append("from flowc.backends.numba.cache import kernel")
     if e.helpers or e.kernels:
         head += [""] + [f"{h} = linked(kernels.{h})" for h in sorted(e.helpers)]
-        head += [f'{k} = linked(kernel("{k}"))' for k in e.kernels]
+        head += [f'{k} = linked(kernel("{k}")' + (", void=True)" if k in e.void_kernels else ")")
+                 for k in e.kernels]
     head += ["", "", f"@numba.njit({flags})", f"def program({', '.join(args)}):"]
     offset = len(head)
     src = "\n".join(head + e.lines) + "\n"

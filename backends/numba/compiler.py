@@ -23,7 +23,7 @@ from flowc.backends.reference import RuntimeInputError, bind_inputs
 from flowc.ir.core import Function
 from flowc.ir.types import FlowcError
 
-from . import cache, link, malloc
+from . import cache, link, malloc, workers
 from .blas import program_threads, restore
 from .codegen import Program, generate, parallel_mode, storage_np
 
@@ -206,25 +206,31 @@ def _describe(program: Program, path, err: Exception) -> str:
 _GLUE = {"on": False}
 
 
-def _skip_glue_optimisation():
-    """Skip LLVM's module passes for the ``program`` glue function (calls only, by symbol, into kernels and
-    helpers optimised in their own libraries).  Measured: halves the program's lowering time
-    (small MLP step: 3.4 s -> 1.6 s), same step time.  Applies only while :func:`compile` compiles a
-    program; if Numba's internals change shape, nothing is patched and programs are just optimised."""
+def _hook_program_finalisation() -> bool:
+    """Patch Numba's final-module step for the ``program`` glue function: first compile the kernels its
+    lowering deferred (:mod:`.workers`: they must be published before its code is linked), then skip
+    LLVM's module passes (calls only, by symbol, into kernels and helpers optimised in their own
+    libraries; measured: halves the program's lowering time, small MLP step 3.4 s -> 1.6 s, same step
+    time).  Applies only while :func:`compile` compiles a program.  If Numba's internals change shape,
+    nothing is patched (False): programs are then optimised, and no kernel is deferred."""
     lib = getattr(numba.core.codegen, "CPUCodeLibrary", None)
     original = getattr(lib, "_optimize_final_module", None)
-    if original is None or getattr(original, "_flowc", False):
-        return
+    if original is None:
+        return False
+    if getattr(original, "_flowc", False):
+        return True
 
     def optimise(self):
         if _GLUE["on"] and self.name == "program":
+            workers.drain()
             return None
         return original(self)
     optimise._flowc = True
     lib._optimize_final_module = optimise
+    return True
 
 
-_skip_glue_optimisation()
+_HOOKED = _hook_program_finalisation()
 
 
 def _compile_dispatcher(program: Program, path, module, sig):
@@ -232,7 +238,11 @@ def _compile_dispatcher(program: Program, path, module, sig):
         cache.load_without_refresh(module.program)
         _GLUE["on"] = True
         link.take_failure()
-        module.program.compile(sig)
+        if _HOOKED:
+            with workers.session():
+                module.program.compile(sig)
+        else:
+            module.program.compile(sig)
         return module
     except numba.core.errors.NumbaError as e:
         raise NumbaBackendBug(_describe(program, path, link.take_failure() or e)) from None
@@ -270,6 +280,7 @@ def _start_thread_pool():
 def compile(function: Function) -> Compiled:
     """Compile ``function`` (memoised per function text and threading settings; machine code cached on disk)."""
     _set_threads()
+    workers.jobs()                         # a bad $FLOWC_COMPILE_JOBS fails here, not inside Numba's typing
     malloc.tune()
     text = function.text(locs=True)
     key = cache.cache_key(text)            # the text and what else changes the code (threads, versions)

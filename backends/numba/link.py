@@ -25,6 +25,7 @@ from numba.core import cgutils, types
 from numba.core.dispatcher import Dispatcher
 from numba.extending import intrinsic
 
+from . import workers
 from .cache import load_without_refresh
 
 _LIVE: dict[str, tuple] = {}      # symbol -> (kernel name, signature, compile result kept alive)
@@ -54,6 +55,10 @@ def register(name: str, sig: tuple):
         llvm.add_symbol(sym, cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name))
         live = _LIVE[sym] = (name, sig, cres)
     return sym, live[2]
+
+
+def is_live(sym: str) -> bool:
+    return sym in _LIVE
 
 
 def take_failure() -> Exception | None:
@@ -88,8 +93,21 @@ def dispatcher(name: str):
     return _BY_NAME[name]
 
 
-def linked(dispatcher):
-    """``dispatcher`` as programs call it: through its published symbol, never linked into the caller."""
+def _call(context, builder, sym, restype, argtypes, llargs):
+    fnty = context.call_conv.get_function_type(restype, argtypes)
+    fn = cgutils.get_or_insert_function(builder.module, fnty, sym)
+    values = cgutils.unpack_tuple(builder, llargs[0])
+    status, res = context.call_conv.call_function(builder, fn, restype, argtypes, values)
+    with cgutils.if_unlikely(builder, status.is_error):
+        context.call_conv.return_status_propagate(builder, status)
+    return res
+
+
+def linked(dispatcher, void: bool = False):
+    """``dispatcher`` as programs call it: through its published symbol, never linked into the caller.
+
+    ``void``: the kernel returns nothing (it writes into arguments), so a program can be typed and lowered
+    against it uncompiled; inside a :class:`workers.session` its compile is deferred (:mod:`.workers`)."""
     if not isinstance(dispatcher, Dispatcher):      # an intrinsic or overload: nothing to link
         return dispatcher
     fn = dispatcher.py_func
@@ -100,18 +118,21 @@ def linked(dispatcher):
         if len(args) == 1 and isinstance(args[0], types.StarArgTuple):
             args = args[0].types
         args = tuple(types.unliteral(a) for a in args)
+        star = types.StarArgTuple.from_types(args)
+        if void and workers.deferring():
+            sym = symbol(name, args)
+            workers.defer(name, args)         # workers may start on it while the program is typed
+
+            def deferred(context, builder, signature, llargs):
+                workers.defer(name, args)     # compiled and published before this code is linked
+                return _call(context, builder, sym, types.none, args, llargs)
+            return types.none(star), deferred
         sym, cres = register(name, args)
         fndesc = cres.fndesc
 
         def codegen(context, builder, signature, llargs):
-            fnty = context.call_conv.get_function_type(fndesc.restype, fndesc.argtypes)
-            fn = cgutils.get_or_insert_function(builder.module, fnty, sym)
-            values = cgutils.unpack_tuple(builder, llargs[0])
-            status, res = context.call_conv.call_function(builder, fn, fndesc.restype, fndesc.argtypes, values)
-            with cgutils.if_unlikely(builder, status.is_error):
-                context.call_conv.return_status_propagate(builder, status)
-            return res
-        return cres.signature.return_type(types.StarArgTuple.from_types(args)), codegen
+            return _call(context, builder, sym, fndesc.restype, fndesc.argtypes, llargs)
+        return cres.signature.return_type(star), codegen
     typer.__name__ = fn.__name__
     call = intrinsic(typer)
     call.dispatcher = dispatcher          # profile.py times the kernel itself from Python

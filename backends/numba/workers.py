@@ -1,0 +1,238 @@
+"""A program's kernels compile in parallel: forked worker processes compile them into the disk cache.
+
+Numba compiles one function at a time (a process-wide lock), and most of a cold compile is kernels: W4's
+nine took 1.18 of its 2.36 s, the program (typing, lowering, linking by symbol) the rest.  A kernel that
+takes its results as arguments returns nothing, so the program can be typed and lowered against it before
+it exists: its call is a call of the symbol :func:`link.symbol` names.  Those kernels are only *deferred*
+while the program is lowered (:func:`defer`), then compiled all at once before the program's machine code
+is linked (:func:`drain`, from the compiler's hook on the program's final module).
+
+The first deferred kernel with no disk-cache entry forks ``FLOWC_COMPILE_JOBS - 1`` workers (default:
+the cores this process may use, at most 4), so they compile while the parent still types and lowers the
+program; each later one is sent to them down a pipe.  A worker takes every kernel nobody has claimed yet
+(an ``O_EXCL`` file per kernel), compiles it into Numba's disk cache, and exits at the end of the list.  At
+the drain the parent claims what is left, newest first, waits for the workers, then loads their kernels
+from the cache.  Whatever a worker did not leave there (it failed, crashed or ran past :data:`WAIT_S`) the
+parent compiles itself, so an error is raised where it would have been without workers.  A worker only
+compiles, never runs a kernel or calls BLAS, so the threads it did not inherit (Numba's pool, OpenBLAS's)
+are never missed; it ends with ``os._exit``.
+
+Forking needs ``os.fork`` (Linux) and a disk cache Numba can write; without them, or with one kernel to
+compile, the parent compiles everything itself, as it would without this module.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import warnings
+
+from numba.core import types
+
+JOBS_ENV = "FLOWC_COMPILE_JOBS"
+MAX_DEFAULT_JOBS = 4
+WAIT_S = 120.0          # a worker still compiling this long after the parent's share ended is killed
+_STATE: dict = {"open": False, "pool": None}
+_PENDING: dict[str, tuple[str, tuple]] = {}     # symbol -> (kernel name, signature), in deferral order
+
+
+def jobs() -> int:
+    """Processes compiling a program's kernels, the caller included (``$FLOWC_COMPILE_JOBS``)."""
+    raw = os.environ.get(JOBS_ENV, "").strip()
+    if raw:
+        try:
+            n = int(raw)
+        except ValueError:
+            n = 0
+        if n < 1:
+            from flowc.ir.types import FlowcError
+            raise FlowcError(f"{JOBS_ENV} must be a positive integer, got {raw!r}")
+        return n
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_DEFAULT_JOBS, cores))
+
+
+class session:
+    """While open, kernels that return nothing may be deferred (the compiler opens one around a program
+    whose final module calls :func:`drain`); closing stops the workers and forgets what was not drained."""
+
+    def __enter__(self):
+        _STATE["open"] = True
+        _PENDING.clear()
+        return self
+
+    def __exit__(self, *exc):
+        _STATE["open"] = False
+        _PENDING.clear()
+        pool, _STATE["pool"] = _STATE["pool"], None
+        if pool is not None:
+            pool.stop()
+
+
+def deferring() -> bool:
+    return _STATE["open"]
+
+
+def defer(name: str, sig: tuple):
+    """Compile kernel ``name`` for ``sig`` before the program's code is linked; at once outside a session."""
+    from . import link
+    sym = link.symbol(name, sig)
+    if link.is_live(sym) or sym in _PENDING:
+        return
+    if not _STATE["open"]:
+        link.register(name, sig)
+        return
+    _PENDING[sym] = (name, sig)
+    if _maybe_cached(name) or not _can_fork() or jobs() < 2:
+        return
+    if _STATE["pool"] is None:
+        _STATE["pool"] = _Pool(jobs() - 1)
+    _STATE["pool"].submit(name, sig)
+
+
+def drain():
+    """Compile every deferred kernel (with the workers), then register them all (:mod:`.link`)."""
+    from . import link
+    work = [job for sym, job in _PENDING.items() if not link.is_live(sym)]
+    _PENDING.clear()
+    pool, _STATE["pool"] = _STATE["pool"], None
+    if pool is not None:
+        pool.finish()
+    for name, sig in work:          # workers' kernels load from the cache; the rest compile here
+        _, cres = link.register(name, sig)
+        if cres.signature.return_type != types.none:       # the program was lowered calling it as void
+            raise TypeError(f"kernel {name} was called as returning nothing but returns "
+                            f"{cres.signature.return_type}")
+
+
+def _maybe_cached(name: str) -> bool:
+    """True unless the kernel certainly has no disk-cache entry (no index file): only then can a worker
+    help.  A kernel whose cache is not the shape this expects counts as cached (the parent handles it)."""
+    from . import link
+    cache_file = getattr(getattr(link.dispatcher(name), "_cache", None), "_cache_file", None)
+    index = getattr(cache_file, "_index_path", None)
+    return not index or os.path.exists(index)
+
+
+def _can_fork() -> bool:
+    return hasattr(os, "fork") and sys.platform.startswith("linux")
+
+
+class _Pool:
+    """Forked workers fed kernels down a pipe each; claims are files in a private directory."""
+
+    def __init__(self, n: int):
+        self.claims = tempfile.mkdtemp(prefix="flowc-claims-")
+        self.jobs: list[tuple[str, tuple]] = []
+        self.pipes: list[int] = []
+        self.pids: list[int] = []
+        for _ in range(n):
+            r, w = os.pipe()
+            with warnings.catch_warnings():     # Python 3.12+ warns on fork in a threaded process
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:                        # the worker: compile, never return into the caller
+                code = 1
+                try:
+                    for fd in self.pipes:
+                        os.close(fd)
+                    os.close(w)
+                    _serve(r, self.claims)
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(r)
+            self.pipes.append(w)
+            self.pids.append(pid)
+
+    def submit(self, name: str, sig: tuple):
+        i = len(self.jobs)
+        self.jobs.append((name, sig))
+        data = pickle.dumps((i, name, sig))
+        record = len(data).to_bytes(4, "little") + data
+        for fd in list(self.pipes):
+            try:
+                os.write(fd, record)        # a few hundred bytes: the worker empties the pipe between kernels
+            except OSError:                 # the worker is gone: the parent compiles what it would have
+                self.pipes.remove(fd)
+                os.close(fd)
+
+    def finish(self):
+        """Close the queue, compile what no worker claimed (newest first), wait for the workers."""
+        from . import link
+        for fd in self.pipes:
+            os.close(fd)
+        self.pipes = []
+        for i in reversed(range(len(self.jobs))):
+            if _claim(self.claims, i):
+                link.register(*self.jobs[i])
+        deadline = time.monotonic() + WAIT_S
+        while self.pids and time.monotonic() < deadline:
+            for pid in list(self.pids):
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    self.pids.remove(pid)
+            if self.pids:
+                time.sleep(0.002)
+        self.stop()
+
+    def stop(self):
+        for fd in self.pipes:
+            os.close(fd)
+        self.pipes = []
+        for pid in self.pids:                   # interrupted, failed, or past the deadline
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        self.pids = []
+        shutil.rmtree(self.claims, ignore_errors=True)
+
+
+def _claim(claims: str, i: int) -> bool:
+    try:
+        os.close(os.open(os.path.join(claims, str(i)), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+
+def _serve(fd: int, claims: str):
+    """A worker's loop: read every record the pipe holds, compile the first unclaimed kernel, repeat; stop
+    at the end of the pipe with nothing left to claim."""
+    from . import link
+    os.set_blocking(fd, False)
+    buf, queue, closed = b"", [], False
+    while True:
+        while True:                     # empty the pipe, so the parent's writes never block
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                closed = True
+                break
+            buf += chunk
+        while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "little"):
+            n = int.from_bytes(buf[:4], "little")
+            queue.append(pickle.loads(buf[4:4 + n]))
+            buf = buf[4 + n:]
+        if queue:
+            i, name, sig = queue.pop(0)
+            if _claim(claims, i):
+                try:
+                    link.dispatcher(name).compile(sig)      # cache=True: saved to disk for the parent
+                except Exception:       # the parent compiles it again and reports the error where it belongs
+                    pass
+        elif closed:
+            return
+        else:
+            select.select([fd], [], [])

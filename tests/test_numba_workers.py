@@ -1,0 +1,107 @@
+"""Kernels compiled by forked workers (backends/numba/workers.py): same results, the parent loads what a worker
+compiled, and a worker that fails, dies or hangs costs time, never a wrong answer or a lost error."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from flowc.backends import numba as nb
+from flowc.backends.numba import cache, link, workers
+from flowc.backends.numba.lower.elementwise import elementwise
+from flowc.backends.reference import run
+from flowc.ir.parser import parse_function
+from flowc.ir.types import FlowcError
+
+# Matmuls between the elementwise chains keep them apart: each chain is a kernel writing into its
+# arguments (deferred).  The constant makes every test's kernel texts new to this process.
+CHAINS = """
+func @{name}(%x: f32[8,6], %w: f32[6,6]) -> (f32[8,6]) {{
+  %c = constant() {{value = dense<[{k}]> : f32[]}} : f32[]
+  %cb = broadcast_to(%c) {{shape = (8, 6)}} : f32[8,6]
+  %0 = mul(%x, %cb) : f32[8,6]
+  %1 = tanh(%0) : f32[8,6]
+  %2 = matmul(%1, %w) : f32[8,6]
+  %3 = sub(%2, %cb) : f32[8,6]
+  %4 = sigmoid(%3) : f32[8,6]
+  %5 = matmul(%4, %w) : f32[8,6]
+  %6 = add(%5, %cb) : f32[8,6]
+  %7 = exp(%6) : f32[8,6]
+  %8 = matmul(%7, %w) : f32[8,6]
+  %9 = neg(%8) : f32[8,6]
+  %10 = mul(%9, %cb) : f32[8,6]
+  return %10
+}}
+"""
+
+
+@pytest.fixture
+def cold(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv(workers.JOBS_ENV, "2")
+    return tmp_path / "numba"
+
+
+def _compile_checked(name: str, k: float):
+    f = parse_function(CHAINS.format(name=name, k=k))
+    c = nb.compile(f)
+    rng = np.random.default_rng(0)
+    args = [rng.normal(size=(8, 6)).astype(np.float32), (rng.normal(size=(6, 6)) / 3).astype(np.float32)]
+    np.testing.assert_allclose(c(*args)[0], run(f, *args)[0], rtol=1e-5, atol=1e-6)
+    assert len(c.program.kernels) >= 4 and all(f'"{k}"), void=True)' in c.program.source
+                                               for k in c.program.kernels)
+    return c
+
+
+def _loaded_from_disk(c) -> list[str]:
+    """The kernels whose machine code this process loaded from the disk cache rather than compiled."""
+    return [k for k in c.program.kernels if sum(cache.kernel(k).stats.cache_hits.values())]
+
+
+def test_workers_compile_kernels_the_parent_loads(cold):
+    c = _compile_checked("in_workers", 1.0625)
+    assert _loaded_from_disk(c), "no kernel came from a worker"
+    with pytest.raises(ChildProcessError):      # every worker reaped
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_one_job_compiles_everything_in_process(cold, monkeypatch):
+    monkeypatch.setenv(workers.JOBS_ENV, "1")
+    c = _compile_checked("one_job", 1.125)
+    assert _loaded_from_disk(c) == []
+
+
+def test_a_worker_that_dies_leaves_its_kernels_to_the_parent(cold, monkeypatch):
+    monkeypatch.setattr(workers, "_serve", lambda fd, claims: os._exit(3))
+    c = _compile_checked("worker_dies", 1.1875)
+    assert _loaded_from_disk(c) == []
+
+
+def test_a_hung_worker_is_killed_and_its_claim_compiled_here(cold, monkeypatch):
+    def hang(fd, claims):
+        workers._claim(claims, 0)       # claims the first kernel, then never compiles it
+        time.sleep(600)
+    monkeypatch.setattr(workers, "_serve", hang)
+    monkeypatch.setattr(workers, "WAIT_S", 0.5)
+    t0 = time.monotonic()
+    c = _compile_checked("worker_hangs", 1.25)
+    assert time.monotonic() - t0 < 120 and _loaded_from_disk(c) == []
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_a_deferred_kernel_that_fails_is_reported_naming_its_op(cold, monkeypatch):
+    monkeypatch.setitem(nb.rules.table, "neg", elementwise(lambda e, op, xs: f"undefined_helper({xs[0]})"))
+    f = parse_function(CHAINS.format(name="kernel_fails", k=1.3125))
+    with pytest.raises(nb.NumbaBackendBug, match="could not compile the kernel") as info:
+        nb.compile(f)
+    assert "neg(" in str(info.value) and "undefined_helper" in str(info.value)
+    assert not workers.deferring() and link.take_failure() is None
+
+
+def test_compile_jobs_must_be_a_positive_integer(cold, monkeypatch):
+    monkeypatch.setenv(workers.JOBS_ENV, "zero")
+    with pytest.raises(FlowcError, match="FLOWC_COMPILE_JOBS must be a positive integer, got 'zero'"):
+        nb.compile(parse_function(CHAINS.format(name="bad_jobs", k=1.375)))
