@@ -25,8 +25,11 @@ def _abs(g, op, ct):
 
 @_rule("relu")
 def _relu(g, op, ct):
-    (x,) = op.operands
-    mask = g("cast", g("gt", x, g.zeros(x.type)), dtype=x.type.dtype)
+    """The mask from the output, y > 0 (the same as x > 0 for every x, nan and -0 included), as torch's
+    threshold_backward does: the forward keeps y for its consumers anyway, so the backward needs no mask
+    or pre-activation kept from the forward (the MNIST CNN wrote a float mask per conv activation)."""
+    y = op.result
+    mask = g("cast", g("gt", y, g.zeros(y.type)), dtype=y.type.dtype)
     return [g("mul", ct, mask)]
 
 
