@@ -105,3 +105,21 @@ def test_compile_jobs_must_be_a_positive_integer(cold, monkeypatch):
     monkeypatch.setenv(workers.JOBS_ENV, "zero")
     with pytest.raises(FlowcError, match="FLOWC_COMPILE_JOBS must be a positive integer, got 'zero'"):
         nb.compile(parse_function(CHAINS.format(name="bad_jobs", k=1.375)))
+
+
+def test_a_deferred_kernel_must_compile_to_the_abi_it_was_called_with(cold):
+    """The program calls a deferred kernel as returning nothing: one that returns a value is an error at
+    the drain, before any code calling it is linked."""
+    import numba
+    from numba.core import types
+
+    @numba.njit(cache=False)
+    def returns_a_value(a):
+        return a[0]
+    link.linked(returns_a_value, void=True)
+    name = f"{returns_a_value.py_func.__module__}.{returns_a_value.py_func.__qualname__}"
+    sig = (types.Array(types.float32, 1, "C"),)
+    with workers.session():
+        workers.defer(name, sig)
+        with pytest.raises(TypeError, match="-> none"):
+            workers.drain()

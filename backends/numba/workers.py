@@ -17,8 +17,9 @@ parent compiles itself, so an error is raised where it would have been without w
 compiles, never runs a kernel or calls BLAS, so the threads it did not inherit (Numba's pool, OpenBLAS's)
 are never missed; it ends with ``os._exit``.
 
-Forking needs ``os.fork`` (Linux) and a disk cache Numba can write; without them, or with one kernel to
-compile, the parent compiles everything itself, as it would without this module.
+Without ``os.fork`` (workers run on Linux only) or with ``FLOWC_COMPILE_JOBS=1`` the parent compiles
+everything itself, as it would without this module; a cache Numba cannot write loses the workers' work,
+and the parent compiles it again.
 """
 from __future__ import annotations
 
@@ -108,9 +109,9 @@ def drain():
         pool.finish()
     for name, sig in work:          # workers' kernels load from the cache; the rest compile here
         _, cres = link.register(name, sig)
-        if cres.signature.return_type != types.none:       # the program was lowered calling it as void
-            raise TypeError(f"kernel {name} was called as returning nothing but returns "
-                            f"{cres.signature.return_type}")
+        if cres.signature.return_type != types.none or tuple(cres.fndesc.argtypes) != tuple(sig):
+            raise TypeError(f"kernel {name} was called as {sig} -> none (the ABI the program was lowered "
+                            f"against) but compiled as {cres.signature}")
 
 
 def _maybe_cached(name: str) -> bool:
