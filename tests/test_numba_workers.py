@@ -50,7 +50,7 @@ def _compile_checked(name: str, k: float):
     rng = np.random.default_rng(0)
     args = [rng.normal(size=(8, 6)).astype(np.float32), (rng.normal(size=(6, 6)) / 3).astype(np.float32)]
     np.testing.assert_allclose(c(*args)[0], run(f, *args)[0], rtol=1e-5, atol=1e-6)
-    assert len(c.program.kernels) >= 4 and all(f'"{k}"), void=True)' in c.program.source
+    assert len(c.program.kernels) >= 4 and all(f'"{k}"), returns=())' in c.program.source
                                                for k in c.program.kernels)
     return c
 
@@ -116,10 +116,27 @@ def test_a_deferred_kernel_must_compile_to_the_abi_it_was_called_with(cold):
     @numba.njit(cache=False)
     def returns_a_value(a):
         return a[0]
-    link.linked(returns_a_value, void=True)
+    call = link.linked(returns_a_value, returns=())
     name = f"{returns_a_value.py_func.__module__}.{returns_a_value.py_func.__qualname__}"
     sig = (types.Array(types.float32, 1, "C"),)
     with workers.session():
-        workers.defer(name, sig)
+        workers.defer(name, sig, types.none)
         with pytest.raises(TypeError, match="-> none"):
             workers.drain()
+    assert call.dispatcher is returns_a_value
+
+
+@pytest.mark.parametrize("returns", [(), (("float32", 0),), (("float32", 1),), (("float32", 2), ("float32", 2)),
+                                     (("float32", 0), ("float64", 1), ("bool", 2))])
+def test_declared_return_types_are_what_numba_infers(returns):
+    """``linked(..., returns=...)`` types a deferred call without compiling the kernel: the type must be
+    exactly the one Numba infers for a kernel returning those freshly allocated arrays."""
+    import numba
+    shapes = {0: "()", 1: "(3,)", 2: "(2, 3)"}
+    allocs = [f"np.empty({shapes[nd]}, np.{dt})" for dt, nd in returns]
+    body = "return " + ", ".join(allocs) if allocs else "return None"
+    scope = {"np": np}
+    exec(f"def kernel(x):\n    {body}\n", scope)
+    d = numba.njit(scope["kernel"])
+    d(np.zeros(1))
+    assert d.nopython_signatures[0].return_type == link._return_type(returns)

@@ -170,7 +170,7 @@ class Emitter:
         self.parallel = False
         self.line_ops: list[tuple[int, str]] = []
         self.kernels: dict[str, str] = {}       # generated kernel name -> module source
-        self.void_kernels: set[str] = set()     # those that write into arguments and return nothing
+        self.kernel_returns: dict[str, tuple] = {}  # kernel -> what it returns, where known (see link.linked)
         self.kernel_ops: dict[str, str] = {}    # generated kernel name -> IR text of an op calling it
         self.namer = _Namer()
         self.ir_lines = print_function(function, locs=True, _namer=self.namer).split("\n")
@@ -413,7 +413,7 @@ class Emitter:
         if dps:
             k.dest = {id(r): f"o{j}" for j, r in enumerate(op.results)}
         name, source = k.build(op)
-        self._add_kernel(name, source, op, void=dps)
+        self._add_kernel(name, source, op, () if dps else k.returns)
         if not dps:       # what it returns may be an operand or a view of one: never written over
             outs = [self.result_var(r) for r in op.results]
             self.emit(f"{', '.join(outs)} = {name}({', '.join(k.call_args)})")
@@ -425,10 +425,12 @@ class Emitter:
         self.owned.update(outs)
         return outs
 
-    def _add_kernel(self, name: str, source: str, op, void: bool):
+    def _add_kernel(self, name: str, source: str, op, returns: tuple | None):
+        """``returns``: () for a kernel writing into its arguments, ((dtype, ndim), ...) for one returning
+        arrays it allocated, None when unknown; known ones compile beside the program (workers.py)."""
         self.kernels[name] = source
-        if void:                # returns nothing: compiled beside the program (see workers.py)
-            self.void_kernels.add(name)
+        if returns is not None:
+            self.kernel_returns[name] = returns
         self.kernel_ops.setdefault(name, self.line_ops[-1][1] if self.line_ops else op.name)
 
     def _call_flat(self, op: Op, pseudo, flat: dict):
@@ -446,7 +448,7 @@ class Emitter:
         for v in op.operands:                # the stand-ins die here: no stale id may stay bound
             if id(v) in flat:
                 self.vars.pop(id(flat[id(v)]), None)
-        self._add_kernel(name, source, op, void=True)
+        self._add_kernel(name, source, op, ())
         outs, dests = [], []
         for r, donor in zip(op.results, self._destinations(op, op.results)):
             if donor is not None:
@@ -589,6 +591,8 @@ class KernelEmitter(Emitter):
         self.dim_params: list[tuple[str, object]] = []
         self.dest: dict[int, str] = {}      # id(result) -> parameter the caller passes its buffer in
         self.owned = set()
+        self.allocated: set[str] = set()    # arrays this kernel allocates (np.empty/zeros: C-contiguous)
+        self.returns: tuple | None = None   # after build: ((dtype, ndim), ...) when it returns only those
 
     def fresh(self, hint: str) -> str:
         return super().fresh(hint.strip("_").split("_")[0] or "v")
@@ -611,7 +615,9 @@ class KernelEmitter(Emitter):
     def alloc(self, v: Value, init: str = "empty") -> str:
         if id(v) in self.dest and init == "empty":
             return self.dest[id(v)]
-        return super().alloc(v, init)
+        name = super().alloc(v, init)
+        self.allocated.add(name)
+        return name
 
     def comment_op(self, op: Op):
         pass
@@ -660,6 +666,8 @@ class KernelEmitter(Emitter):
             self.emit("return " + ", ".join(rets) + ("," if len(rets) > 1 else ""))
             if len(rets) > 1:
                 self.lines[-1] = self.lines[-1].rstrip(",")
+            if len(set(rets)) == len(rets) and all(r in self.allocated for r in rets):
+                self.returns = tuple((storage_np(r.type.dtype).name, r.type.ndim) for r in op.results)
         args = self.params + [n for n, _ in self.consts] + [n for n, _ in self.dim_params]
         args += [self.dest[id(r)] for r in op.results if id(r) in self.dest]
         self.call_args += [p for _, p in self.consts] + [self.parent.dim(d) for _, d in self.dim_params]
@@ -713,8 +721,8 @@ def generate(f: Function, module_doc: str = "") -> Program:
         head.append("from flowc.backends.numba.cache import kernel")
     if e.helpers or e.kernels:
         head += [""] + [f"{h} = linked(kernels.{h})" for h in sorted(e.helpers)]
-        head += [f'{k} = linked(kernel("{k}")' + (", void=True)" if k in e.void_kernels else ")")
-                 for k in e.kernels]
+        head += [f'{k} = linked(kernel("{k}")'
+                 + (f", returns={e.kernel_returns[k]!r})" if k in e.kernel_returns else ")") for k in e.kernels]
     head += ["", "", f"@numba.njit({flags})", f"def program({', '.join(args)}):"]
     offset = len(head)
     src = "\n".join(head + e.lines) + "\n"

@@ -21,6 +21,7 @@ import hashlib
 import re
 
 import llvmlite.binding as llvm
+import numba
 from numba.core import cgutils, types
 from numba.core.dispatcher import Dispatcher
 from numba.extending import intrinsic
@@ -61,6 +62,12 @@ def is_live(sym: str) -> bool:
     return sym in _LIVE
 
 
+def compiled(name: str, sig: tuple):
+    """The compile result of kernel ``name`` for ``sig`` if it is registered, else None."""
+    live = _LIVE.get(symbol(name, tuple(sig)))
+    return live[2] if live is not None else None
+
+
 def take_failure() -> Exception | None:
     """The first kernel compile error since the last call (see :func:`register`), if any."""
     err = _FAILED[0] if _FAILED else None
@@ -93,6 +100,15 @@ def dispatcher(name: str):
     return _BY_NAME[name]
 
 
+def _return_type(returns: tuple):
+    """The Numba type of what a kernel returns, from ``linked``'s ``returns``."""
+    import numpy as np
+    arrays = [types.Array(numba.from_dtype(np.dtype(dt)), ndim, "C") for dt, ndim in returns]
+    if not arrays:
+        return types.none
+    return arrays[0] if len(arrays) == 1 else types.BaseTuple.from_types(arrays)
+
+
 def _call(context, builder, sym, restype, argtypes, llargs):
     fnty = context.call_conv.get_function_type(restype, argtypes)
     fn = cgutils.get_or_insert_function(builder.module, fnty, sym)
@@ -103,30 +119,33 @@ def _call(context, builder, sym, restype, argtypes, llargs):
     return res
 
 
-def linked(dispatcher, void: bool = False):
+def linked(dispatcher, returns: tuple | None = None):
     """``dispatcher`` as programs call it: through its published symbol, never linked into the caller.
 
-    ``void``: the kernel returns nothing (it writes into arguments), so a program can be typed and lowered
-    against it uncompiled; inside a :class:`workers.session` its compile is deferred (:mod:`.workers`)."""
+    ``returns`` says what the kernel returns, where codegen knows it: ``()`` nothing (it writes into its
+    arguments), else ``((dtype, ndim), ...)``, C-contiguous arrays it allocated (one: the array, more: a
+    tuple).  A program can then be typed and lowered against the kernel uncompiled: inside a
+    :class:`workers.session` its compile is deferred (:mod:`.workers`), and checked against this type."""
     if not isinstance(dispatcher, Dispatcher):      # an intrinsic or overload: nothing to link
         return dispatcher
     fn = dispatcher.py_func
     name = f"{fn.__module__}.{fn.__qualname__}"
     _BY_NAME[name] = dispatcher
+    restype = None if returns is None else _return_type(returns)
 
     def typer(typingctx, *args):
         if len(args) == 1 and isinstance(args[0], types.StarArgTuple):
             args = args[0].types
         args = tuple(types.unliteral(a) for a in args)
         star = types.StarArgTuple.from_types(args)
-        if void and workers.deferring():
+        if restype is not None and workers.deferring():
             sym = symbol(name, args)
-            workers.defer(name, args)         # workers may start on it while the program is typed
+            workers.defer(name, args, restype)         # workers may start on it while the program is typed
 
             def deferred(context, builder, signature, llargs):
-                workers.defer(name, args)     # compiled and published before this code is linked
-                return _call(context, builder, sym, types.none, args, llargs)
-            return types.none(star), deferred
+                workers.defer(name, args, restype)     # compiled and published before this code is linked
+                return _call(context, builder, sym, restype, args, llargs)
+            return restype(star), deferred
         sym, cres = register(name, args)
         fndesc = cres.fndesc
 

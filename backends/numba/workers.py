@@ -7,7 +7,7 @@ it exists: its call is a call of the symbol :func:`link.symbol` names.  Those ke
 while the program is lowered (:func:`defer`), then compiled all at once before the program's machine code
 is linked (:func:`drain`, from the compiler's hook on the program's final module).
 
-The first deferred kernel with no disk-cache entry forks ``FLOWC_COMPILE_JOBS - 1`` workers (default:
+The second deferred kernel with no disk-cache entry forks ``FLOWC_COMPILE_JOBS - 1`` workers (default:
 the cores this process may use, at most 4), so they compile while the parent still types and lowers the
 program; each later one is sent to them down a pipe.  A worker takes every kernel nobody has claimed yet
 (an ``O_EXCL`` file per kernel), compiles it into Numba's disk cache, and exits at the end of the list.  At
@@ -33,12 +33,11 @@ import tempfile
 import time
 import warnings
 
-from numba.core import types
 
 JOBS_ENV = "FLOWC_COMPILE_JOBS"
 MAX_DEFAULT_JOBS = 4
 WAIT_S = 120.0          # a worker still compiling this long after the parent's share ended is killed
-_STATE: dict = {"open": False, "pool": None}
+_STATE: dict = {"open": False, "pool": None, "misses": []}     # misses: queued before the pool starts
 _PENDING: dict[str, tuple[str, tuple]] = {}     # symbol -> (kernel name, signature), in deferral order
 
 
@@ -68,11 +67,13 @@ class session:
     def __enter__(self):
         _STATE["open"] = True
         _PENDING.clear()
+        _STATE["misses"] = []
         return self
 
     def __exit__(self, *exc):
         _STATE["open"] = False
         _PENDING.clear()
+        _STATE["misses"] = []
         pool, _STATE["pool"] = _STATE["pool"], None
         if pool is not None:
             pool.stop()
@@ -82,21 +83,29 @@ def deferring() -> bool:
     return _STATE["open"]
 
 
-def defer(name: str, sig: tuple):
-    """Compile kernel ``name`` for ``sig`` before the program's code is linked; at once outside a session."""
+def defer(name: str, sig: tuple, restype):
+    """Compile kernel ``name`` for ``sig`` before the program's code is linked (at once outside a session);
+    the program calls it as returning ``restype``."""
     from . import link
     sym = link.symbol(name, sig)
     if link.is_live(sym) or sym in _PENDING:
+        _check_abi(name, sig, restype)
         return
     if not _STATE["open"]:
         link.register(name, sig)
+        _check_abi(name, sig, restype)
         return
-    _PENDING[sym] = (name, sig)
+    _PENDING[sym] = (name, sig, restype)
     if _maybe_cached(name) or not _can_fork() or jobs() < 2:
         return
-    if _STATE["pool"] is None:
+    if _STATE["pool"] is not None:
+        _STATE["pool"].submit(name, sig)
+        return
+    _STATE["misses"].append((name, sig))
+    if len(_STATE["misses"]) >= 2:      # one kernel to compile is the parent's: a fork would only wait on it
         _STATE["pool"] = _Pool(jobs() - 1)
-    _STATE["pool"].submit(name, sig)
+        for job in _STATE["misses"]:
+            _STATE["pool"].submit(*job)
 
 
 def drain():
@@ -104,14 +113,22 @@ def drain():
     from . import link
     work = [job for sym, job in _PENDING.items() if not link.is_live(sym)]
     _PENDING.clear()
+    _STATE["misses"] = []
     pool, _STATE["pool"] = _STATE["pool"], None
     if pool is not None:
         pool.finish()
-    for name, sig in work:          # workers' kernels load from the cache; the rest compile here
-        _, cres = link.register(name, sig)
-        if cres.signature.return_type != types.none or tuple(cres.fndesc.argtypes) != tuple(sig):
-            raise TypeError(f"kernel {name} was called as {sig} -> none (the ABI the program was lowered "
-                            f"against) but compiled as {cres.signature}")
+    for name, sig, restype in work:     # workers' kernels load from the cache; the rest compile here
+        link.register(name, sig)
+        _check_abi(name, sig, restype)
+
+
+def _check_abi(name: str, sig: tuple, restype):
+    """The compiled kernel takes and returns what the program was lowered calling it with."""
+    from . import link
+    cres = link.compiled(name, sig)
+    if cres is not None and (cres.signature.return_type != restype or tuple(cres.fndesc.argtypes) != tuple(sig)):
+        raise TypeError(f"kernel {name} was called as {sig} -> {restype} (the ABI the program was lowered "
+                        f"against) but compiled as {cres.signature}")
 
 
 def _maybe_cached(name: str) -> bool:
