@@ -8,33 +8,22 @@ import time
 import numpy as np
 import pytest
 
+import flowc as fc
 from flowc.backends import numba as nb
 from flowc.backends.numba import cache, link, workers
 from flowc.backends.numba.lower.elementwise import elementwise
-from flowc.backends.reference import run
-from flowc.ir.parser import parse_function
 from flowc.ir.types import FlowcError
 
-# Matmuls between the elementwise chains keep them apart: each chain is a kernel writing into its
-# arguments (deferred).  The constant makes every test's kernel texts new to this process.
-CHAINS = """
-func @{name}(%x: f32[8,6], %w: f32[6,6]) -> (f32[8,6]) {{
-  %c = constant() {{value = dense<[{k}]> : f32[]}} : f32[]
-  %cb = broadcast_to(%c) {{shape = (8, 6)}} : f32[8,6]
-  %0 = mul(%x, %cb) : f32[8,6]
-  %1 = tanh(%0) : f32[8,6]
-  %2 = matmul(%1, %w) : f32[8,6]
-  %3 = sub(%2, %cb) : f32[8,6]
-  %4 = sigmoid(%3) : f32[8,6]
-  %5 = matmul(%4, %w) : f32[8,6]
-  %6 = add(%5, %cb) : f32[8,6]
-  %7 = exp(%6) : f32[8,6]
-  %8 = matmul(%7, %w) : f32[8,6]
-  %9 = neg(%8) : f32[8,6]
-  %10 = mul(%9, %cb) : f32[8,6]
-  return %10
-}}
-"""
+# Matmuls between the elementwise chains keep them apart: each chain is a kernel (deferred).  The scalar
+# constant is part of every kernel's text, so each test's kernels are new to this process (kernels with the
+# same text are shared by every program: one compiled by an earlier test would never be deferred).
+def _chains(k: float):
+    def f(x, w):
+        h = fc.tanh(x * k) @ w
+        h = fc.nn.sigmoid(h - k) @ w
+        h = fc.exp(h + k) @ w
+        return -h * k
+    return f
 
 
 @pytest.fixture
@@ -44,14 +33,17 @@ def cold(tmp_path, monkeypatch):
     return tmp_path / "numba"
 
 
-def _compile_checked(name: str, k: float):
-    f = parse_function(CHAINS.format(name=name, k=k))
-    c = nb.compile(f)
+def _args():
     rng = np.random.default_rng(0)
-    args = [rng.normal(size=(8, 6)).astype(np.float32), (rng.normal(size=(6, 6)) / 3).astype(np.float32)]
-    np.testing.assert_allclose(c(*args)[0], run(f, *args)[0], rtol=1e-5, atol=1e-6)
-    assert len(c.program.kernels) >= 4 and all(f'"{k}"), returns=())' in c.program.source
-                                               for k in c.program.kernels)
+    return rng.normal(size=(8, 6)).astype(np.float32), (rng.normal(size=(6, 6)) / 3).astype(np.float32)
+
+
+def _compile_checked(k: float):
+    args = _args()
+    c = fc.jit(_chains(k), backend="numba", opt_level=2).lower(*args).compile()
+    want = fc.jit(_chains(k), backend="reference", opt_level=2)(*args)
+    np.testing.assert_allclose(c(*args)[0], want, rtol=1e-5, atol=1e-6)
+    assert len(c.program.kernels) >= 4 and all(f"{k!r}" in src for src in c.program.kernels.values())
     return c
 
 
@@ -61,7 +53,7 @@ def _loaded_from_disk(c) -> list[str]:
 
 
 def test_workers_compile_kernels_the_parent_loads(cold):
-    c = _compile_checked("in_workers", 1.0625)
+    c = _compile_checked(1.0625)
     assert _loaded_from_disk(c), "no kernel came from a worker"
     with pytest.raises(ChildProcessError):      # every worker reaped
         os.waitpid(-1, os.WNOHANG)
@@ -69,13 +61,13 @@ def test_workers_compile_kernels_the_parent_loads(cold):
 
 def test_one_job_compiles_everything_in_process(cold, monkeypatch):
     monkeypatch.setenv(workers.JOBS_ENV, "1")
-    c = _compile_checked("one_job", 1.125)
+    c = _compile_checked(1.125)
     assert _loaded_from_disk(c) == []
 
 
 def test_a_worker_that_dies_leaves_its_kernels_to_the_parent(cold, monkeypatch):
     monkeypatch.setattr(workers, "_serve", lambda fd, claims: os._exit(3))
-    c = _compile_checked("worker_dies", 1.1875)
+    c = _compile_checked(1.1875)
     assert _loaded_from_disk(c) == []
 
 
@@ -86,25 +78,24 @@ def test_a_hung_worker_is_killed_and_its_claim_compiled_here(cold, monkeypatch):
     monkeypatch.setattr(workers, "_serve", hang)
     monkeypatch.setattr(workers, "WAIT_S", 0.5)
     t0 = time.monotonic()
-    c = _compile_checked("worker_hangs", 1.25)
+    c = _compile_checked(1.25)
     assert time.monotonic() - t0 < 120 and _loaded_from_disk(c) == []
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
 
 
-def test_a_deferred_kernel_that_fails_is_reported_naming_its_op(cold, monkeypatch):
+def test_a_deferred_kernel_that_fails_is_reported_naming_its_ops(cold, monkeypatch):
     monkeypatch.setitem(nb.rules.table, "neg", elementwise(lambda e, op, xs: f"undefined_helper({xs[0]})"))
-    f = parse_function(CHAINS.format(name="kernel_fails", k=1.3125))
     with pytest.raises(nb.NumbaBackendBug, match="could not compile the kernel") as info:
-        nb.compile(f)
-    assert "neg(" in str(info.value) and "undefined_helper" in str(info.value)
+        fc.jit(_chains(1.3125), backend="numba", opt_level=2).lower(*_args()).compile()
+    assert "lowering `%" in str(info.value) and "undefined_helper" in str(info.value)
     assert not workers.deferring() and link.take_failure() is None
 
 
 def test_compile_jobs_must_be_a_positive_integer(cold, monkeypatch):
     monkeypatch.setenv(workers.JOBS_ENV, "zero")
     with pytest.raises(FlowcError, match="FLOWC_COMPILE_JOBS must be a positive integer, got 'zero'"):
-        nb.compile(parse_function(CHAINS.format(name="bad_jobs", k=1.375)))
+        fc.jit(_chains(1.375), backend="numba", opt_level=2).lower(*_args()).compile()
 
 
 def test_a_deferred_kernel_must_compile_to_the_abi_it_was_called_with(cold):
