@@ -111,8 +111,8 @@ def _patches_by_tap(x, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw):
                     PT[t, at:at + ow] = 0
                     continue
                 PT[t, at:at + lo] = 0
-                for q in range(lo, hi):
-                    PT[t, at + q] = x[b0 + b, r, q * sw + off, k]
+                if hi > lo:         # a slice copy, not an indexed loop: MNIST conv1's 64 images 0.95 -> 0.76 ms
+                    PT[t, at + lo:at + hi] = x[b0 + b, r, lo * sw + off:(hi - 1) * sw + off + 1:sw, k]
                 PT[t, at + hi:at + ow] = 0
     return PT
 
