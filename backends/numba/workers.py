@@ -36,7 +36,9 @@ import warnings
 
 JOBS_ENV = "FLOWC_COMPILE_JOBS"
 MAX_DEFAULT_JOBS = 4
-WAIT_S = 120.0          # a worker still compiling this long after the parent's share ended is killed
+# A worker claims one kernel at a time, so when the parent's share ends each worker has at most one
+# kernel in hand (0.05-2 s here); one still busy this long after that is stuck, and is killed.
+WAIT_S = 30.0
 _STATE: dict = {"open": False, "pool": None, "misses": []}     # misses: queued before the pool starts
 _PENDING: dict[str, tuple[str, tuple]] = {}     # symbol -> (kernel name, signature), in deferral order
 
