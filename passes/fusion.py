@@ -24,8 +24,9 @@ elementwise producer whose per-element cost is at most ``CHEAP`` (add, mul, cast
 broadcast_to, ...; not exp/tanh/div), whose operands come from outside its own group and
 whose shape is the consumer group's domain, is *recomputed* inside each other group that
 reads it, so it need not be materialised for them; a short chain of such producers computed in one
-group (``cast(eq(y, iota))``) is recomputed whole, down to the values its group yields anyway.  Matmul, conv and reductions are never
-duplicated.  Scalar constants, their broadcasts and iotas are copied into the regions that use them.
+group (``cast(eq(y, iota))``) is recomputed whole, down to the values its group yields anyway.  Matmul,
+conv and reductions are never duplicated.  Scalar constants, their broadcasts and iotas are copied into
+the regions that use them.
 
 Before grouping, ops with an entry in ``EXPANSIONS`` (``one_hot``) are rewritten into elementwise
 ops, so a one-hot target fuses into the loss that reads it instead of being materialised.
@@ -220,7 +221,8 @@ class _Fuser:
         """``q``'s result is yielded by its group anyway (read outside it, or returned): a chain recomputed
         elsewhere reads it there rather than recomputing it (relu's mask ``cast(gt(y, 0))`` reads the
         activation ``y`` the forward keeps, instead of the forward writing a mask for the backward)."""
-        return any(u not in home for u in self.users[q]) or any(id(r) in self.returned for r in self.ops[q].results)
+        return (any(u not in home for u in self.users[q])
+                or any(id(r) in self.returned for r in self.ops[q].results))
 
     # -- building the new function -------------------------------------------------------------
     def run(self) -> Function:

@@ -7,6 +7,7 @@ time, as a :class:`NumbaBackendBug` naming the op — never as a Numba traceback
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -238,10 +239,7 @@ def _compile_dispatcher(program: Program, path, module, sig):
         cache.load_without_refresh(module.program)
         _GLUE["on"] = True
         link.take_failure()
-        if _HOOKED:
-            with workers.session():
-                module.program.compile(sig)
-        else:
+        with workers.session() if _HOOKED else contextlib.nullcontext():
             module.program.compile(sig)
         return module
     except numba.core.errors.NumbaError as e:
