@@ -221,7 +221,9 @@ def _few_rows_block(a, b, out, j0, j1):
             for j in range(w):
                 r0[j] += p0 * b0[j]
     for i in range(m):
-        out[i, j0:j1] = acc[i * w:(i + 1) * w]
+        dst, src = out[i, j0:j1], acc[i * w:(i + 1) * w]
+        for j in range(w):                  # a loop, not a slice assignment (runtime.py, slice copies)
+            dst[j] = src[j]
 
 
 def _takes_few_rows(a, b):

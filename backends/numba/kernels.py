@@ -209,7 +209,8 @@ def _logsumexp_short_rows(flat, n, o0, o1, out):
         for r in range(nr):
             for k in range(n):
                 t[k, r] = blk[r * n + k]
-        ms[:nr] = t[0, :nr]
+        for r in range(nr):                 # a loop, not a slice assignment (runtime.py, slice copies)
+            ms[r] = t[0, r]
         for k in range(1, n):
             for r in range(nr):
                 v = t[k, r]
