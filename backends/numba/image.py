@@ -15,7 +15,7 @@ import numpy as np
 from .blas import gemm
 from numba import prange
 
-from .runtime import advise, jit, pjit
+from .runtime import advise, jit, pjit, returns
 
 # -- convolution (NHWC input, HWIO weights) ---------------------------------------------------------
 # One GEMM per group over a chunk of the batch, so BLAS sees one large product instead of one per image.
@@ -176,6 +176,7 @@ def _filter_rows(PT, dyrows, dwm, g, og, groups):
 BY_TAP_MAX_CHANNELS = 1
 
 
+@returns(4)
 @jit
 def conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups):
     n, h, wd, _ = x.shape
@@ -198,6 +199,7 @@ def conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups):
     return out.reshape((n, oh, ow, o))
 
 
+@returns(4)
 @jit
 def conv2d_input_grad_nhwc(dy, w, h, wd, sh, sw, pt, pl, dh, dw, groups):
     """dP = dy W_g^T per group and batch chunk (one GEMM), then scattered back by ``_patches_add``."""
@@ -227,6 +229,7 @@ def conv2d_input_grad_nhwc(dy, w, h, wd, sh, sw, pt, pl, dh, dw, groups):
     return dx
 
 
+@returns(4)
 @jit
 def conv2d_filter_grad_nhwc(x, dy, kh, kw, sh, sw, pt, pl, dh, dw, groups):
     """dW_g = P_g^T dy_g, contracted over batch and pixels in one GEMM per group and batch chunk (HWIO)."""
@@ -266,6 +269,7 @@ def _taps(o, stride, pad, k, size):
     return max(0, -start), min(k, size - start)
 
 
+@returns(4)
 @pjit
 def max_pool2d_nhwc(x, kh, kw, sh, sw, pt, pb, pl, pr):
     n, h, wd, c = x.shape
@@ -286,6 +290,7 @@ def max_pool2d_nhwc(x, kh, kw, sh, sw, pt, pb, pl, pr):
     return out
 
 
+@returns(4, like=1)
 @pjit
 def max_pool2d_grad_nhwc(x, dy, kh, kw, sh, sw, pt, pl):
     """dy goes to the first maximum (row-major) of each window, as argmax over the padded taps (a padding

@@ -21,11 +21,12 @@ from .fastmath import fast_exp, fast_log, fast_log1p, fast_sigmoid, fast_tanh  #
 from .image import (avg_pool2d_grad_nhwc, avg_pool2d_nhwc, conv2d_filter_grad_nhwc,  # noqa: F401 (program helpers)
                     conv2d_input_grad_nhwc, conv2d_nhwc, lrn_grad_nhwc, lrn_nhwc, max_pool2d_grad_nhwc,
                     max_pool2d_nhwc)
-from .runtime import _JIT, add_any_order, advise, jit  # noqa: F401 (advise, add_any_order: program helpers)
+from .runtime import _JIT, add_any_order, advise, jit, returns  # noqa: F401 (advise, add_any_order: program helpers)
 
 # -- matmul ---------------------------------------------------------------------------------------
 
 
+@returns(2)
 @jit
 def matmul2d(x, y):
     """A float matrix product through BLAS (any input layout; a C-contiguous result)."""
@@ -43,6 +44,7 @@ def permute(x, perm):
 # The program views the operand as [outer, n, inner] (n = the reduced block); sums accumulate in
 # float64 (in any order: add_any_order), max/min let nan win, like the generated loops they replace.
 
+@returns(1)
 @jit
 def reduce_block(x, outer, n, inner, kind):
     """kind: 0 sum, 1 mean, 2 prod, 3 max, 4 min.  Returns a flat array of outer * inner, x's dtype."""
@@ -226,6 +228,7 @@ def _logsumexp_short_rows(flat, n, o0, o1, out):
             out[c0 + r] = fast_log(sums[r]) + np.float64(ms[r])
 
 
+@returns(1)
 @jit
 def logsumexp_block(x, outer, n, inner):
     """logsumexp along the middle axis of x viewed as [outer, n, inner]; flat result of outer * inner."""

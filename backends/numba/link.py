@@ -28,6 +28,7 @@ from numba.extending import intrinsic
 
 from . import workers
 from .cache import load_without_refresh
+from .runtime import RETURNS
 
 _LIVE: dict[str, tuple] = {}      # symbol -> (kernel name, signature, compile result kept alive)
 _BY_NAME: dict[str, object] = {}  # module.qualname of a kernel -> its dispatcher
@@ -125,19 +126,24 @@ def linked(dispatcher, returns: tuple | None = None):
     ``returns`` says what the kernel returns, where codegen knows it: ``()`` nothing (it writes into its
     arguments), else ``((dtype, ndim), ...)``, C-contiguous arrays it allocated (one: the array, more: a
     tuple).  A program can then be typed and lowered against the kernel uncompiled: inside a
-    :class:`workers.session` its compile is deferred (:mod:`.workers`), and checked against this type."""
+    :class:`workers.session` its compile is deferred (:mod:`.workers`), and checked against this type.
+    Hand-written kernels declare theirs with ``runtime.returns``."""
     if not isinstance(dispatcher, Dispatcher):      # an intrinsic or overload: nothing to link
         return dispatcher
     fn = dispatcher.py_func
     name = f"{fn.__module__}.{fn.__qualname__}"
     _BY_NAME[name] = dispatcher
-    restype = None if returns is None else _return_type(returns)
+    declared = None if returns is None else _return_type(returns)
+    rule = RETURNS.get(name)                       # a hand-written kernel's declaration (runtime.returns)
 
     def typer(typingctx, *args):
         if len(args) == 1 and isinstance(args[0], types.StarArgTuple):
             args = args[0].types
         args = tuple(types.unliteral(a) for a in args)
         star = types.StarArgTuple.from_types(args)
+        restype = declared
+        if restype is None and rule is not None and isinstance(args[rule[0]], types.Array):
+            restype = types.Array(args[rule[0]].dtype, rule[1], "C")
         if restype is not None and workers.deferring():
             sym = symbol(name, args)
             workers.defer(name, args, restype)         # workers may start on it while the program is typed

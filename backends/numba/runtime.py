@@ -84,6 +84,23 @@ _install_locators()
 # compiling that formatting (str and repr of ints, joins, unicode concatenation) took 3.4 s of the
 # 15.6 s the first MNIST softmax step took to compile with an empty package cache (a fresh install).
 
+# -- declared results ----------------------------------------------------------------------------------
+# A hand-written kernel that returns a fresh C-contiguous array says so (:func:`returns`): a program then
+# types its calls without compiling it (``link.linked``), so with an empty package cache (a fresh install)
+# it compiles in a worker beside the program (``workers.py``).  The drain checks each declaration against
+# what Numba compiled, so a wrong one fails the compile loudly.
+RETURNS: dict[str, tuple[int, int]] = {}       # "module.qualname" -> (argument whose dtype, ndim)
+
+
+def returns(ndim: int, like: int = 0):
+    """Declare the kernel's result: a new C-contiguous ``ndim``-d array of argument ``like``'s dtype."""
+    def mark(dispatcher):
+        fn = dispatcher.py_func
+        RETURNS[f"{fn.__module__}.{fn.__qualname__}"] = (like, ndim)
+        return dispatcher
+    return mark
+
+
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 jit = numba.njit(**_JIT)
 # Kernels whose outer loop (the batch, for image kernels) is a prange: they run on as many threads as
