@@ -22,6 +22,7 @@ import re
 
 import llvmlite.binding as llvm
 import numba
+import numpy as np
 from numba.core import cgutils, types
 from numba.core.dispatcher import Dispatcher
 from numba.extending import intrinsic
@@ -103,7 +104,6 @@ def dispatcher(name: str):
 
 def _return_type(returns: tuple):
     """The Numba type of what a kernel returns, from ``linked``'s ``returns``."""
-    import numpy as np
     arrays = [types.Array(numba.from_dtype(np.dtype(dt)), ndim, "C") for dt, ndim in returns]
     if not arrays:
         return types.none

@@ -1,11 +1,13 @@
 """A program's kernels compile in parallel: forked worker processes compile them into the disk cache.
 
 Numba compiles one function at a time (a process-wide lock), and most of a cold compile is kernels: W4's
-nine took 1.18 of its 2.36 s, the program (typing, lowering, linking by symbol) the rest.  A kernel that
-takes its results as arguments returns nothing, so the program can be typed and lowered against it before
-it exists: its call is a call of the symbol :func:`link.symbol` names.  Those kernels are only *deferred*
-while the program is lowered (:func:`defer`), then compiled all at once before the program's machine code
-is linked (:func:`drain`, from the compiler's hook on the program's final module).
+nine took 1.18 of its 2.36 s, the program (typing, lowering, linking by symbol) the rest.  A kernel whose
+result type is declared (``returns`` on ``link.linked``: nothing for one that writes into its arguments,
+fresh C arrays otherwise; ``runtime.returns`` for hand-written ones) lets the program be typed and lowered
+against it before it exists: its call is a call of the symbol :func:`link.symbol` names.  Those kernels
+are only *deferred* while the program is lowered (:func:`defer`), then compiled all at once before the
+program's machine code is linked (:func:`drain`, from the compiler's hook on the program's final module),
+and checked against the declaration.
 
 The second deferred kernel with no disk-cache entry forks ``FLOWC_COMPILE_JOBS - 1`` workers (default:
 the cores this process may use, at most 4), so they compile while the parent still types and lowers the
@@ -40,7 +42,7 @@ MAX_DEFAULT_JOBS = 4
 # kernel in hand (0.05-2 s here); one still busy this long after that is stuck, and is killed.
 WAIT_S = 30.0
 _STATE: dict = {"open": False, "pool": None, "misses": []}     # misses: queued before the pool starts
-_PENDING: dict[str, tuple[str, tuple]] = {}     # symbol -> (kernel name, signature), in deferral order
+_PENDING: dict[str, tuple] = {}     # symbol -> (kernel name, signature, declared result), in deferral order
 
 
 def jobs() -> int:
@@ -63,22 +65,27 @@ def jobs() -> int:
 
 
 class session:
-    """While open, kernels that return nothing may be deferred (the compiler opens one around a program
+    """While open, kernels with a declared result may be deferred (the compiler opens one around a program
     whose final module calls :func:`drain`); closing stops the workers and forgets what was not drained."""
 
     def __enter__(self):
+        _reset()
         _STATE["open"] = True
-        _PENDING.clear()
-        _STATE["misses"] = []
         return self
 
     def __exit__(self, *exc):
         _STATE["open"] = False
-        _PENDING.clear()
-        _STATE["misses"] = []
-        pool, _STATE["pool"] = _STATE["pool"], None
+        pool = _reset()
         if pool is not None:
             pool.stop()
+
+
+def _reset():
+    """Forget the deferred kernels; returns the pool, if one was started, for the caller to end."""
+    _PENDING.clear()
+    _STATE["misses"] = []
+    pool, _STATE["pool"] = _STATE["pool"], None
+    return pool
 
 
 def deferring() -> bool:
@@ -114,9 +121,7 @@ def drain():
     """Compile every deferred kernel (with the workers), then register them all (:mod:`.link`)."""
     from . import link
     work = [job for sym, job in _PENDING.items() if not link.is_live(sym)]
-    _PENDING.clear()
-    _STATE["misses"] = []
-    pool, _STATE["pool"] = _STATE["pool"], None
+    pool = _reset()
     if pool is not None:
         pool.finish()
     for name, sig, restype in work:     # workers' kernels load from the cache; the rest compile here
