@@ -410,18 +410,20 @@ class Emitter:
             return self._call_flat(op, *flat)
         k = KernelEmitter(self, op)
         dps = takes_destinations(op)
-        if dps:
-            k.dest = {id(r): f"o{j}" for j, r in enumerate(op.results)}
-        name, source = k.build(op)
-        self._add_kernel(name, source, op, () if dps else k.returns)
         if not dps:       # what it returns may be an operand or a view of one: never written over
+            name, source = k.build(op)
+            self._add_kernel(name, source, op, k.returns)
             outs = [self.result_var(r) for r in op.results]
             self.emit(f"{', '.join(outs)} = {name}({', '.join(k.call_args)})")
             return outs
-        outs = []
-        for r, donor in zip(op.results, self._destinations(op, op.results)):
-            outs.append(donor or self.alloc(r))
-        self.emit(f"{name}({', '.join(k.call_args + outs)})")
+        donors = self._destinations(op, op.results)
+        k.dest = {id(r): f"o{j}" for j, r in enumerate(op.results)}
+        k.alias = {id(r): d for r, d in zip(op.results, donors) if d is not None}
+        name, source = k.build(op)
+        self._add_kernel(name, source, op, ())
+        outs = [donor or self.alloc(r) for r, donor in zip(op.results, donors)]
+        passed = [o for r, o in zip(op.results, outs) if id(r) not in k.aliased]
+        self.emit(f"{name}({', '.join(k.call_args + passed)})")
         self.owned.update(outs)
         return outs
 
@@ -444,16 +446,19 @@ class Emitter:
         k = KernelEmitter(self, pseudo)
         k.parallel_override = self.want_parallel(op.results[0].type.shape)
         k.dest = {id(r): f"o{j}" for j, r in enumerate(pseudo.results)}
+        donors = self._destinations(op, op.results)
+        k.alias = {id(r): d if rank1 else f"np.ascontiguousarray({d}).reshape({d}.size)"
+                   for r, d in zip(pseudo.results, donors) if d is not None}
         name, source = k.build(pseudo)
         for v in op.operands:                # the stand-ins die here: no stale id may stay bound
             if id(v) in flat:
                 self.vars.pop(id(flat[id(v)]), None)
         self._add_kernel(name, source, op, ())
         outs, dests = [], []
-        for r, donor in zip(op.results, self._destinations(op, op.results)):
+        for r, p, donor in zip(op.results, pseudo.results, donors):
             if donor is not None:
                 outs.append(donor)
-                dests.append(donor if rank1 else f"{donor}.reshape({donor}.size)")
+                dests.append(None if id(p) in k.aliased else donor if rank1 else f"{donor}.reshape({donor}.size)")
             elif rank1:
                 outs.append(self.alloc(r))
                 dests.append(outs[-1])
@@ -462,7 +467,7 @@ class Emitter:
                 self.emit(f"{f} = {self.new_array(r.type, flat=True)}")
                 outs.append(None)
                 dests.append(f)
-        self.emit(f"{name}({', '.join(k.call_args + dests)})")
+        self.emit(f"{name}({', '.join(k.call_args + [d for d in dests if d is not None])})")
         for j, r in enumerate(op.results):
             if outs[j] is None:
                 outs[j] = self.result_var(r)
@@ -590,6 +595,12 @@ class KernelEmitter(Emitter):
         self.call_args: list[str] = []
         self.dim_params: list[tuple[str, object]] = []
         self.dest: dict[int, str] = {}      # id(result) -> parameter the caller passes its buffer in
+        # id(result) -> the caller's expression of the dying operand it overwrites (buffers.py).  Where that
+        # operand is a parameter, the destination becomes the same array inside the kernel (``aliased``):
+        # LLVM then sees the store hit the address just loaded and vectorizes; two parameters over one buffer
+        # fail its runtime overlap check and ran the scalar loop (3.8 ns an element for W3's softmax grad).
+        self.alias: dict[int, str] = {}
+        self.aliased: set[int] = set()
         self.owned = set()
         self.allocated: set[str] = set()    # arrays this kernel allocates (np.empty/zeros: C-contiguous)
         self.returns: tuple | None = None   # after build: ((dtype, ndim), ...) when it returns only those
@@ -669,7 +680,15 @@ class KernelEmitter(Emitter):
             if len(set(rets)) == len(rets) and all(r in self.allocated for r in rets):
                 self.returns = tuple((storage_np(r.type.dtype).name, r.type.ndim) for r in op.results)
         args = self.params + [n for n, _ in self.consts] + [n for n, _ in self.dim_params]
-        args += [self.dest[id(r)] for r in op.results if id(r) in self.dest]
+        for r in op.results:
+            if id(r) not in self.dest:
+                continue
+            param = next((p for p, a in zip(self.params, self.call_args) if a == self.alias.get(id(r))), None)
+            if param is None:
+                args.append(self.dest[id(r)])
+            else:
+                prologue.append(f"    {self.dest[id(r)]} = {param}")
+                self.aliased.add(id(r))
         self.call_args += [p for _, p in self.consts] + [self.parent.dim(d) for _, d in self.dim_params]
         flags = _KERNEL_FLAGS + (", parallel=True" if self.parallel else "")
         body = [f"@numba.njit({flags})", "def {name}(" + ", ".join(args) + "):"] + prologue + self.lines
