@@ -69,7 +69,9 @@ def test_provider_is_part_of_the_cache_key():
         cache.kernels_digest.cache_clear()
 
 
-@pytest.mark.parametrize("m,k,n", [(300, 100, 80), (70, 300, 120)])      # split by rows / by columns
+# split by rows / by columns; n = 80 and 96 are float32 microkernel shapes (rows split into whole tiles
+# of MR but for the last, columns into whole tiles of 16), 120 a BLAS one
+@pytest.mark.parametrize("m,k,n", [(300, 100, 80), (301, 100, 80), (70, 300, 120), (71, 300, 96)])
 @pytest.mark.parametrize("la,lb", [("C", "C"), ("F", "C"), ("C", "F"), ("F", "F")])
 def test_large_gemm_split_over_threads_matches_numpy(m, k, n, la, lb):
     """Products over SPLIT_MIN multiply-adds run as one BLAS call per thread on a block of rows or

@@ -28,6 +28,7 @@ import numpy as np
 from llvmlite import binding, ir
 from numba.core import cgutils
 
+from . import microkernel
 from .runtime import _JIT
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -237,14 +238,26 @@ def _takes_few_rows_impl(a, b):
     return lambda a, b: a.shape[0] <= FEW_ROWS and b.shape[1] >= FEW_ROWS_MIN_COLS
 
 
+def _takes_microkernel(a, b, out):
+    """Whether ``gemm`` computes ``a @ b`` with :mod:`.microkernel`: float32, b and out with unit column
+    stride, a multiple of 16 columns, on a host with AVX-512."""
+
+
+@numba.extending.overload(_takes_microkernel)
+def _takes_microkernel_impl(a, b, out):
+    return lambda a, b, out: microkernel.fits(out, b.shape[1]) and b.strides[1] == 4 and out.strides[1] == 4
+
+
 @numba.njit(parallel=True, **_JIT)
 def gemm(a, b, out):
     """out = a @ b for float32/float64 matrices (any layout; ``out`` C-contiguous), returned.
 
     At most FEW_ROWS rows with a C-ordered b: :func:`_few_rows_block` per block of columns, not BLAS.
-    A product of at least SPLIT_MIN multiply-adds is split over Numba's threads, each calling a
-    single-threaded BLAS on its block of rows (or of columns, when there are fewer rows than columns:
-    a [64,3136]x[3136,1024] layer then reads half of the weights per thread); see :func:`program_threads`."""
+    Otherwise float32 with b's rows contiguous and a multiple of 16 columns: :mod:`.microkernel` (where the
+    host has AVX-512), else BLAS.  A product of at least SPLIT_MIN multiply-adds is split over Numba's
+    threads, each running its block of rows (or of columns, when there are fewer rows than columns: a
+    [64,3136]x[3136,1024] layer then reads half of the weights per thread) on one thread; see
+    :func:`program_threads`."""
     a, b = _blas_ready(a), _blas_ready(b)
     m, k, n = a.shape[0], a.shape[1], b.shape[1]
     if m == 0 or n == 0:
@@ -255,18 +268,29 @@ def gemm(a, b, out):
     ta, lda = _operand(a)
     tb, ldb = _operand(b)
     few = _takes_few_rows(a, b)
+    micro = not few and _takes_microkernel(a, b, out)
     if few:
         parts = min(n, max(_num_threads(), -(-m * n // _ACC_MAX)))
     else:
-        parts = _num_threads() if SPLITS else 1
+        parts = _num_threads() if SPLITS or micro else 1
         if parts <= 1 or m * n * k < SPLIT_MIN:
-            _call(a, b, out, ta, lda, tb, ldb)
+            if micro:
+                microkernel.gemm_block(a, b, out, 0, m, 0, n)
+            else:
+                _call(a, b, out, ta, lda, tb, ldb)
             return out
-    # one parallel loop for the three splits: each prange is a function of its own for Numba to compile
+    # one parallel loop for the splits: each prange is a function of its own for Numba to compile
     # (once per signature, cached with the package)
     for t in numba.prange(parts):
         if few:         # b's columns: one contiguous block per thread (more if the accumulators outgrow L2)
             _few_rows_block(a, b, out, n * t // parts, n * (t + 1) // parts)
+        elif micro:     # blocks of whole tiles: MR rows, or 16 columns
+            if m >= n:
+                r0 = 0 if t == 0 else m * t // parts // microkernel.MR * microkernel.MR
+                r1 = m if t == parts - 1 else m * (t + 1) // parts // microkernel.MR * microkernel.MR
+                microkernel.gemm_block(a, b, out, r0, r1, 0, n)
+            else:
+                microkernel.gemm_block(a, b, out, 0, m, n // 16 * t // parts * 16, n // 16 * (t + 1) // parts * 16)
         elif m >= n:
             _call_block(a, b, out, ta, lda, tb, ldb, m * t // parts, m * (t + 1) // parts, 0, n)
         else:
