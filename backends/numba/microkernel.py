@@ -105,44 +105,44 @@ def _tile(pa, rsa, csa, pb, ldb, k, pc, ldc, acc, width):
 
 
 @jit
+def _tiles(pa, rsa, csa, pb, ldb, pc, ldc, k, ntiles, c0, c1):
+    """``ntiles`` tiles of MR rows from pa/pc, columns c0:c1, over contraction blocks of KC."""
+    for k0 in range(0, k, KC):
+        kk = min(KC, k - k0)
+        acc = 1 if k0 > 0 else 0
+        if kk * (c1 - c0) <= B_RESIDENT:        # all of b's block stays in L2: each tile of a is read once
+            for t in range(ntiles):
+                for j0 in range(c0, c1, NR):
+                    _tile(pa + 4 * (t * MR * rsa + k0 * csa), rsa, csa, pb + 4 * (k0 * ldb + j0), ldb, kk,
+                          pc + 4 * (t * MR * ldc + j0), ldc, acc, min(NR, c1 - j0))
+        else:                                   # one column panel of b's block at a time stays in L2
+            for j0 in range(c0, c1, NR):
+                for t in range(ntiles):
+                    _tile(pa + 4 * (t * MR * rsa + k0 * csa), rsa, csa, pb + 4 * (k0 * ldb + j0), ldb, kk,
+                          pc + 4 * (t * MR * ldc + j0), ldc, acc, min(NR, c1 - j0))
+
+
+@jit
 def gemm_block(a, b, out, r0, r1, c0, c1):
     """out[r0:r1, c0:c1] = (a @ b)[r0:r1, c0:c1] for float32; c0, c1 multiples of 16, b with unit column
     stride.  A last tile of fewer than MR rows runs on a zero-padded copy of its rows."""
     k = a.shape[1]
     rsa, csa = a.strides[0] // 4, a.strides[1] // 4
     ldb, ldc = b.strides[0] // 4, out.strides[0] // 4
-    pa, pb, pc = a.ctypes.data, b.ctypes.data, out.ctypes.data
-    full = r0 + (r1 - r0) // MR * MR
-    for k0 in range(0, k, KC):
-        kk = min(KC, k - k0)
-        acc = 1 if k0 > 0 else 0
-        if kk * (c1 - c0) <= B_RESIDENT:        # all of b's block stays in L2: each tile of a is read once
-            for i in range(r0, full, MR):
-                for j0 in range(c0, c1, NR):
-                    _tile(pa + 4 * (i * rsa + k0 * csa), rsa, csa, pb + 4 * (k0 * ldb + j0), ldb, kk,
-                          pc + 4 * (i * ldc + j0), ldc, acc, min(NR, c1 - j0))
-        else:                                   # one column panel of b's block at a time stays in L2
-            for j0 in range(c0, c1, NR):
-                for i in range(r0, full, MR):
-                    _tile(pa + 4 * (i * rsa + k0 * csa), rsa, csa, pb + 4 * (k0 * ldb + j0), ldb, kk,
-                          pc + 4 * (i * ldc + j0), ldc, acc, min(NR, c1 - j0))
-    if full < r1:
-        rows = r1 - full
+    full = (r1 - r0) // MR
+    _tiles(a.ctypes.data + 4 * r0 * rsa, rsa, csa, b.ctypes.data, ldb, out.ctypes.data + 4 * r0 * ldc, ldc,
+           k, full, c0, c1)
+    rest = r0 + full * MR
+    if rest < r1:
         pad = np.zeros((MR, k), np.float32)
-        for r in range(rows):
+        for r in range(r1 - rest):
             for q in range(k):
-                pad[r, q] = a[full + r, q]
-        res = np.empty((MR, c1 - c0), np.float32)
-        for k0 in range(0, k, KC):
-            kk = min(KC, k - k0)
-            acc = 1 if k0 > 0 else 0
-            for j0 in range(c0, c1, NR):
-                w = min(NR, c1 - j0)
-                _tile(pad.ctypes.data + 4 * k0, k, 1, pb + 4 * (k0 * ldb + j0), ldb, kk,
-                      res.ctypes.data + 4 * (j0 - c0), c1 - c0, acc, w)
-        for r in range(rows):
+                pad[r, q] = a[rest + r, q]
+        res = np.empty((MR, c1 - c0), np.float32)      # addressed from column c0, like out
+        _tiles(pad.ctypes.data, k, 1, b.ctypes.data, ldb, res.ctypes.data - 4 * c0, c1 - c0, k, 1, c0, c1)
+        for r in range(r1 - rest):
             for q in range(c1 - c0):
-                out[full + r, c0 + q] = res[r, q]
+                out[rest + r, c0 + q] = res[r, q]
 
 
 def fits(x, n):
