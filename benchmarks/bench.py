@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import flowc as fc  # noqa: E402
 
 RNG = np.random.default_rng(0)
+TORCH_DEVICE = "cpu"     # benchmarks/cuda_bench.py runs the torch peers of W4/W5 on "cuda"
 
 
 SAMPLE_MIN_S = 2e-3      # a sample of a fast call runs it repeatedly for at least this long
@@ -64,9 +65,18 @@ def _jax():
         return None
 
 
+def _np(x) -> np.ndarray:
+    """A host float64 copy of a numpy array, a torch tensor (any device) or a Numba device array."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    elif hasattr(x, "copy_to_host"):
+        x = x.copy_to_host()
+    return np.asarray(x, np.float64)
+
+
 def _same(a, b, rtol=2e-3, atol=2e-4) -> bool:
-    a = [np.asarray(x, np.float64) for x in (a if isinstance(a, (list, tuple)) else [a])]
-    b = [np.asarray(x, np.float64) for x in (b if isinstance(b, (list, tuple)) else [b])]
+    a = [_np(x) for x in (a if isinstance(a, (list, tuple)) else [a])]
+    b = [_np(x) for x in (b if isinstance(b, (list, tuple)) else [b])]
     return len(a) == len(b) and all(x.shape == y.shape and np.allclose(x, y, rtol=rtol, atol=atol)
                                     for x, y in zip(a, b))
 
@@ -148,7 +158,7 @@ def _mlp_params(sizes):
            {f"b{i}": np.zeros(b, np.float32) for i, b in enumerate(sizes[1:])}
 
 
-def _mlp_workload(backend, sizes, batch, lr):
+def _mlp_workload(backend, sizes, batch, lr, **jit):
     n = len(sizes) - 1
     p = _mlp_params(sizes)
     x = RNG.random((batch, sizes[0]), dtype=np.float32)
@@ -162,7 +172,7 @@ def _mlp_workload(backend, sizes, batch, lr):
                 h = fc.nn.relu(h)
         return fc.nn.softmax_cross_entropy(h, y)
 
-    @fc.jit(backend=backend, opt_level=2)
+    @fc.jit(backend=backend, opt_level=2, **jit)
     def step(p, x, y):
         v, g = fc.value_and_grad(loss)(p, x, y)
         return v, {k: p[k] - lr * g[k] for k in p}
@@ -192,8 +202,8 @@ def _mlp_workload(backend, sizes, batch, lr):
     peers = {"numpy": np_step}
     torch = _torch()
     if torch:
-        tp = {k: torch.from_numpy(v.copy()) for k, v in p.items()}
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+        tp = {k: torch.from_numpy(v.copy()).to(TORCH_DEVICE) for k, v in p.items()}
+        tx, ty = torch.from_numpy(x).to(TORCH_DEVICE), torch.from_numpy(y).to(TORCH_DEVICE)
 
         def t_loss(tp):
             h = tx
@@ -208,27 +218,27 @@ def _mlp_workload(backend, sizes, batch, lr):
             v = t_loss(q)
             grads = torch.autograd.grad(v, [q[k] for k in sorted(q)])
             with torch.no_grad():
-                return [v.detach().numpy()] + [(q[k] - lr * g).numpy() for k, g in zip(sorted(q), grads)]
+                return [v.detach()] + [q[k] - lr * g for k, g in zip(sorted(q), grads)]
         peers["torch"] = t_step
     return step, (p, x, y), peers, {"flops": 6 * batch * sum(a * b for a, b in zip(sizes, sizes[1:]))}
 
 
-def w3(backend):
-    return _mlp_workload(backend, [784, 10], 100, 0.5)
+def w3(backend, **jit):
+    return _mlp_workload(backend, [784, 10], 100, 0.5, **jit)
 
 
-def w4(backend):
-    return _mlp_workload(backend, [784, 1024, 1024, 10], 128, 0.01)
+def w4(backend, **jit):
+    return _mlp_workload(backend, [784, 1024, 1024, 10], 128, 0.01, **jit)
 
 
-def w5(backend):
+def w5(backend, **jit):
     import mnist_cnn
     p = mnist_cnn.init_params(fc.random.key(0))
     x = RNG.random((64, 784), dtype=np.float32)
     y = RNG.integers(0, 10, 64)
     opt = fc.optim.sgd(0.01)
 
-    @fc.jit(backend=backend, opt_level=2)
+    @fc.jit(backend=backend, opt_level=2, **jit)
     def step(p, x, y):
         v, g = fc.value_and_grad(lambda p: fc.nn.softmax_cross_entropy(mnist_cnn.forward(p, x), y))(p)
         return v, opt.update(g, {}, p)[0]
@@ -237,8 +247,9 @@ def w5(backend):
     torch = _torch()
     if torch:
         F = torch.nn.functional
-        tp = {k: torch.from_numpy(v.copy()) for k, v in p.items()}
-        tx, ty = torch.from_numpy(x).reshape(-1, 1, 28, 28), torch.from_numpy(y)
+        tp = {k: torch.from_numpy(v.copy()).to(TORCH_DEVICE) for k, v in p.items()}
+        tx = torch.from_numpy(x).reshape(-1, 1, 28, 28).to(TORCH_DEVICE)
+        ty = torch.from_numpy(y).to(TORCH_DEVICE)
 
         def t_step():
             q = {k: v.clone().requires_grad_(True) for k, v in tp.items()}
@@ -248,7 +259,7 @@ def w5(backend):
             v = F.cross_entropy(h @ q["f2"] + q["bf2"], ty)
             grads = torch.autograd.grad(v, [q[k] for k in sorted(q)])
             with torch.no_grad():
-                return [v.detach().numpy()] + [(q[k] - 0.01 * g).numpy() for k, g in zip(sorted(q), grads)]
+                return [v.detach()] + [q[k] - 0.01 * g for k, g in zip(sorted(q), grads)]
         peers["torch"] = t_step
     return step, (p, x, y), peers, {"flops": 5.25e9}
 

@@ -101,8 +101,50 @@ if INNER:
         want = np.tanh(x * np.float32(1.5) + np.float32(0.25)) / (1 + np.exp(-x)) + np.float32(0.5) * x * x
         np.testing.assert_allclose(f(x), want, rtol=1e-5, atol=1e-6)
         src = f.lower(x).text("source")
-        assert src.count("@cuda.jit") == 1 and "math.tanh" in src and "f_sigmoid" in src
-        assert "for flat in range(cuda.grid(1), n, cuda.gridsize(1)):" in src
+        assert src.count("@cuda.jit") == 1 and "math.tanh" in src and "f32_sigmoid" in src
+        assert "while flat + 3 * g < n:" in src and "while flat < n:" in src
+
+    def test_repeated_calls_replay_a_cuda_graph_with_fresh_inputs_and_outputs():
+        """Call 1 runs step by step, call 2 captures a CUDA graph and replays it, call 3 replays it (on a
+        GPU; the simulator runs every call step by step): each on new inputs, each result fresh."""
+        import flowc as fc
+        from flowc.backends.cuda import device
+
+        def layer(x, w, b):
+            h = fc.nn.relu(fc.matmul(x, w) + b)
+            g = fc.matmul(h, w.T)
+            return fc.nn.softmax(h, axis=1), fc.sum(h, axis=0), fc.max(g, axis=1)
+        rng = np.random.default_rng(5)
+        f = fc.jit(layer, backend="cuda", opt_level=2)
+        ref = fc.jit(layer, opt_level=0)
+        seen = []
+        for _ in range(3):
+            args = [rng.standard_normal(s).astype(np.float32) for s in ((6, 5), (5, 7), (7,))]
+            before = device.LAUNCHES[0]
+            got = f(*args)
+            if not seen:
+                assert device.LAUNCHES[0] - before >= 4     # enough launches for graphs.worth_it
+            _close(list(got), list(ref(*args)))
+            seen.append(got)
+        assert seen[1][0] is not seen[2][0] and not np.array_equal(seen[1][0], seen[2][0])
+        (exe,) = [e for _, e in f._cache.values()]
+        made = [g for g in exe._graphs.values() if g]
+        assert exe.graph_failure is None
+        assert len(made) == (0 if device.simulated() else 1)
+
+    def test_unrolled_loop_with_broadcasts_and_two_outputs_covers_every_element():
+        """Enough elements for the unrolled trips and a ragged tail (the simulator runs 16 threads)."""
+        import flowc as fc
+
+        def f(x, b, s):
+            y = fc.nn.relu(x * s + b)
+            return y, fc.exp(-y) + fc.floor(x)
+        rng = np.random.default_rng(3)
+        x = rng.uniform(-3, 3, (13, 17)).astype(np.float32)
+        b = rng.uniform(-1, 1, 17).astype(np.float32)
+        s = np.float32(1.5)
+        got = fc.jit(f, backend="cuda", opt_level=2)(x, b, s)
+        _close(list(got), list(fc.jit(f, opt_level=0)(x, b, s)))
 
     def test_reduce_and_epilogue_regions_keep_values_on_device():
         import flowc as fc

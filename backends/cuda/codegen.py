@@ -26,7 +26,8 @@ HEADER = ("import math\n"
           "from numba import cuda, float32, float64, int8, int32, int64, uint32\n"
           "from numba.core.types import float16\n"
           "from flowc.backends.cuda.kernels import (INF, NAN, f_ceil, f_exp, f_floor, f_log, f_log1p, f_pow,\n"
-          "                                         f_sigmoid, f_sqrt, i_pow)\n")
+          "                                         f_sigmoid, f_sqrt, f32_ceil, f32_exp, f32_floor, f32_log,\n"
+          "                                         f32_log1p, f32_sigmoid, f32_sqrt, i_pow)\n")
 
 
 class CudaLoweringError(FlowcError):
@@ -73,26 +74,31 @@ def scalar_ok(op) -> bool:
     return not op.regions and (op.name in scalars or op.name == "iota" or scalar_constant(op))
 
 
-def generate(name: str, ops, inputs, outputs, loop, comment=lambda op: op.name) -> str:
-    """Kernel ``name(o0.., p0.., dims)`` computing ``outputs`` from ``inputs`` over ``loop``."""
-    loop = tuple(loop) or (1,)
+UNROLL = 4     # elements per thread per trip: their loads are all issued before any is used
+
+
+def _element(ops, inputs, outputs, loop, comment, sfx=""):
+    """The lines computing one element at flat index ``flat{sfx}``: (index, load, compute, store)."""
     rank = len(loop)
-    idx = [f"i{k}" for k in range(rank)]
+    idx = [f"i{k}{sfx}" for k in range(rank)]
     pnames = {id(v): f"p{k}" for k, v in enumerate(inputs)}
-    onames = [f"o{k}" for k in range(len(outputs))]
-    body = ["rem = flat"]
+    index, loads, compute, stores = [f"rem{sfx} = flat{sfx}"], [], [], []
     for k in range(rank - 1, 0, -1):
-        body += [f"{idx[k]} = rem % dims[{k}]", "rem //= dims[" + str(k) + "]"]
-    body.append(f"{idx[0]} = rem")
+        index += [f"{idx[k]} = rem{sfx} % dims[{k}]", f"rem{sfx} //= dims[{k}]"]
+    index.append(f"{idx[0]} = rem{sfx}")
     env: dict[int, str] = {}
 
     def get(v) -> str:
         if id(v) not in env:
-            t = f"x{len([k for k in env.values() if k.startswith('x')])}"
-            body.append(f"{t} = {pnames[id(v)]}[{bcast_index(v.type.shape, loop, idx)}]")
+            t = f"x{len(loads)}{sfx}"
+            loads.append(f"{t} = {pnames[id(v)]}[{bcast_index(v.type.shape, loop, idx)}]")
             env[id(v)] = t
         return env[id(v)]
 
+    used = {id(v) for op in ops for v in op.operands} | {id(v) for v in outputs}
+    for v in inputs:        # every operand read up front, so the loads can all be in flight together
+        if id(v) in used:
+            get(v)
     for n, op in enumerate(ops):
         t = op.results[0].type
         if scalar_constant(op):
@@ -102,14 +108,35 @@ def generate(name: str, ops, inputs, outputs, loop, comment=lambda op: op.name) 
             expr = bcast_index(t.shape, loop, idx).split(", ")[op.attrs["axis"]]
         else:
             expr = scalars[op.name](op, [get(v) for v in op.operands])
-        body.append(f"t{n} = {typed(expr, t.dtype)}  # {comment(op)}")
-        env[id(op.results[0])] = f"t{n}"
-    for o, v in zip(onames, outputs):
-        body.append(f"{o}[{bcast_index(v.type.shape, loop, idx)}] = {get(v)}")
-    args = ", ".join(onames + [pnames[id(v)] for v in inputs] + ["dims", "n"])
+        note = f"  # {comment(op)}" if not sfx else ""
+        compute.append(f"t{n}{sfx} = {typed(expr, t.dtype)}{note}")
+        env[id(op.results[0])] = f"t{n}{sfx}"
+    for k, v in enumerate(outputs):
+        stores.append(f"o{k}[{bcast_index(v.type.shape, loop, idx)}] = {get(v)}")
+    return index, loads, compute, stores
+
+
+def generate(name: str, ops, inputs, outputs, loop, comment=lambda op: op.name) -> str:
+    """Kernel ``name(o0.., p0.., dims, n)`` computing ``outputs`` from ``inputs`` over ``loop``.
+
+    Each thread takes UNROLL elements a grid apart per trip, reading all of them before computing
+    any (outputs may alias nothing, but the compiler cannot know that, so it would not move a load
+    above an earlier store): a thread with one load in flight at a time leaves most of the memory
+    bandwidth unused.  A plain grid-stride loop finishes the tail."""
+    loop = tuple(loop) or (1,)
+    parts = [_element(ops, inputs, outputs, loop, comment, f"_{u}") for u in range(UNROLL)]
+    args = ", ".join([f"o{k}" for k in range(len(outputs))] + [f"p{k}" for k in range(len(inputs))] + ["dims", "n"])
     lines = ["@cuda.jit", f"def {name}({args}):",
-             "    for flat in range(cuda.grid(1), n, cuda.gridsize(1)):"]
-    lines += ["        " + b for b in body]
+             "    g = cuda.gridsize(1)",
+             "    flat = cuda.grid(1)",
+             f"    while flat + {UNROLL - 1} * g < n:"]
+    lines += [f"        flat_{u} = flat + {u} * g" for u in range(UNROLL)]
+    for kind in range(4):
+        lines += ["        " + line for part in parts for line in part[kind]]
+    lines += [f"        flat += {UNROLL} * g",
+              "    while flat < n:"]
+    lines += ["        " + line for kind in _element(ops, inputs, outputs, loop, comment) for line in kind]
+    lines += ["        flat += g"]
     return "\n".join(lines) + "\n"
 
 

@@ -41,9 +41,113 @@ def check_available():
     """Raise a one-line :class:`CudaUnavailable` unless kernels can run (a GPU or the simulator)."""
     if not _numba_cuda_installed():
         raise CudaUnavailable("backend 'cuda' needs numba-cuda, which is not installed: pip install -e '.[cuda]'")
-    if not simulator_requested() and not _gpu_present():
-        raise CudaUnavailable("backend 'cuda' needs an NVIDIA GPU (none found) or NUMBA_ENABLE_CUDASIM=1 to use "
-                              "the simulator")
+    if not simulator_requested():
+        if not _gpu_present():
+            raise CudaUnavailable("backend 'cuda' needs an NVIDIA GPU (none found) or NUMBA_ENABLE_CUDASIM=1 to "
+                                  "use the simulator")
+        _install_pool()
+
+
+# --------------------------------------------------------------------------- a caching allocator
+# Numba allocates every device array with cuMemAlloc and frees it with cuMemFree, which waits for the
+# whole device: a training step that drops fifty intermediates would stall the GPU several times per
+# step.  Blocks are kept instead, by size class, and handed out again; one stream (the default) runs
+# every kernel, so a block reused after its last reader was *launched* is safe in stream order.
+
+_POOL = {"installed": False}
+
+
+def size_class(nbytes: int) -> int:
+    """The block size serving ``nbytes``: 512-byte steps up to 1 MiB, then eighths of a power of two
+    (at most 12.5% unused)."""
+    if nbytes <= 1 << 20:
+        return max(512, -(-nbytes // 512) * 512)
+    step = 1 << (nbytes.bit_length() - 4)
+    return -(-nbytes // step) * step
+
+
+def _pool_manager():
+    import weakref
+    from functools import partial
+
+    from numba.cuda.cudadrv.driver import CudaAPIError, MemoryPointer, NumbaCUDAMemoryManager
+
+    class PooledMemoryManager(NumbaCUDAMemoryManager):
+        """Numba's allocator, with freed blocks cached per size class (released on out-of-memory)."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.free_blocks: dict[int, list] = {}
+            self.private: dict[int, list] | None = None    # set while a CUDA graph is captured
+
+        def memalloc(self, size):
+            cls = size_class(size)
+            pool = self.private if self.private is not None else self.free_blocks
+            stack = pool.setdefault(cls, [])
+            if stack:
+                block = stack.pop()
+            else:
+                try:
+                    block = super().memalloc(cls)
+                except CudaAPIError:          # out of memory: give the cached blocks back, try once more
+                    self.release()
+                    block = super().memalloc(cls)
+            return MemoryPointer(weakref.proxy(self.context), block.device_pointer, size,
+                                 finalizer=partial(stack.append, block))
+
+        def release(self):
+            """Free every cached block (the driver gets them back once nothing else holds them)."""
+            for stack in self.free_blocks.values():
+                stack.clear()
+            self.deallocations.clear()
+
+        def reset(self):
+            self.release()
+            super().reset()
+    return PooledMemoryManager
+
+
+def pool_manager():
+    """The current context's caching allocator, or None (pool off, or a context made before flowc's)."""
+    mm = cuda().current_context().memory_manager
+    return mm if hasattr(mm, "free_blocks") else None
+
+
+def _install_pool():
+    """Use the caching allocator for contexts created from now on (``FLOWC_CUDA_POOL=0``: Numba's own)."""
+    if _POOL["installed"] or os.environ.get("FLOWC_CUDA_POOL", "1") == "0":
+        return
+    _POOL["installed"] = True
+    cuda().set_memory_manager(_pool_manager())
+
+
+_STREAM: dict = {}
+
+
+def stream():
+    """The stream every kernel of the backend runs on: one per process, created on first use (0, the
+    default stream, on the simulator).  It is a blocking stream, so work the caller queues on the
+    default stream (numba's, CuPy's and torch's default) is ordered with it both ways; and unlike the
+    default stream it can be captured into a CUDA graph."""
+    s = _STREAM.get("s")
+    if s is None:
+        s = _STREAM["s"] = 0 if simulated() else cuda().stream()
+    return s
+
+
+LAUNCHES = [0]     # kernels and cuBLAS calls queued so far (graphs.py decides from the count per call)
+
+
+def pointer(a) -> int:
+    """A device array's data address."""
+    return a.device_ctypes_pointer.value or 0
+
+
+def copy_async(dst, src):
+    """dst[...] = src (same size, contiguous) on :func:`stream` by the driver's device-to-device copy."""
+    if src.nbytes:
+        from numba.cuda.cudadrv.driver import driver
+        driver.cuMemcpyDtoDAsync(pointer(dst), pointer(src), src.nbytes, stream().handle)
 
 
 def cuda():
@@ -71,6 +175,10 @@ THREADS, MAX_BLOCKS, BLOCK, TILE = (None,) * 4
 def configure():
     global THREADS, MAX_BLOCKS, BLOCK, TILE
     THREADS, MAX_BLOCKS, BLOCK, TILE = _config()
+    # Grids are sized from the work, so a small tensor gets a small grid on purpose: Numba's
+    # low-occupancy warning would fire on every such launch (it is process-wide; so is this).
+    import numba
+    numba.config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
 
 
 def grid(n: int) -> tuple[int, int]:

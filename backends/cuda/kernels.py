@@ -31,59 +31,65 @@ NAN = math.nan
 INF = math.inf
 
 
-@cuda.jit(device=True)
-def f_log(x):
-    if x > 0:
-        return math.log(x)
-    if x == 0:
-        return -INF
-    return NAN
+def _float_math(ft):
+    """The helpers for one float type, every constant of that type: mixing in a Python float would
+    promote float32 work to float64, which runs at half the rate (and its division far slower)."""
+    inf, nan, zero, one = ft(math.inf), ft(math.nan), ft(0), ft(1)
+    exp_max, integral = ft(709.0), ft(4503599627370496.0)     # exp overflows past 709; 2**52
+    cast = numba.float32 if ft is np.float32 else numba.float64
+
+    @cuda.jit(device=True)
+    def log(x):
+        if x > zero:
+            return math.log(x)
+        if x == zero:
+            return -inf
+        return nan
+
+    @cuda.jit(device=True)
+    def log1p(x):
+        if x > -one:
+            return math.log1p(x)
+        if x == -one:
+            return -inf
+        return nan
+
+    @cuda.jit(device=True)
+    def sqrt(x):
+        if x >= zero:
+            return math.sqrt(x)
+        return nan
+
+    @cuda.jit(device=True)
+    def exp(x):
+        if x > exp_max:
+            return inf
+        return math.exp(x)
+
+    @cuda.jit(device=True)
+    def sigmoid(x):
+        """Stable for large |x|: exp only ever sees a non-positive argument."""
+        if x >= zero:
+            return one / (one + math.exp(-x))
+        z = exp(x)
+        return z / (one + z)
+
+    @cuda.jit(device=True)
+    def floor(x):
+        if x != x or abs(x) >= integral:     # nan, inf, or already integral
+            return x
+        return cast(math.floor(x))
+
+    @cuda.jit(device=True)
+    def ceil(x):
+        if x != x or abs(x) >= integral:
+            return x
+        return cast(math.ceil(x))
+    return log, log1p, sqrt, exp, sigmoid, floor, ceil
 
 
-@cuda.jit(device=True)
-def f_log1p(x):
-    if x > -1:
-        return math.log1p(x)
-    if x == -1:
-        return -INF
-    return NAN
-
-
-@cuda.jit(device=True)
-def f_sqrt(x):
-    if x >= 0:
-        return math.sqrt(x)
-    return NAN
-
-
-@cuda.jit(device=True)
-def f_exp(x):
-    if x > 709.0:
-        return INF
-    return math.exp(x)
-
-
-@cuda.jit(device=True)
-def f_sigmoid(x):
-    """Stable for large |x|: exp only ever sees a non-positive argument."""
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    z = f_exp(x)
-    return z / (1.0 + z)
-
-
-@cuda.jit(device=True)
-def f_floor(x):
-    if x != x or abs(x) >= 4503599627370496.0:     # nan, inf, or already integral (2**52)
-        return x
-    return float(math.floor(x))
-
-
-@cuda.jit(device=True)
-def f_ceil(x):
-    if x != x or abs(x) >= 4503599627370496.0:
-        return x
-    return float(math.ceil(x))
+f_log, f_log1p, f_sqrt, f_exp, f_sigmoid, f_floor, f_ceil = _float_math(np.float64)
+f32_log, f32_log1p, f32_sqrt, f32_exp, f32_sigmoid, f32_floor, f32_ceil = _float_math(np.float32)
 
 
 @cuda.jit(device=True)
@@ -542,7 +548,7 @@ def threefry(k0, k1, x0, x1):
 def block(key, j, domain):
     """The block for counter j: words (j mod 2**32, j >> 32 | domain)."""
     jj = numba.uint64(j)
-    return threefry(numba.uint64(key[0]), numba.uint64(key[1]), jj & M32, (jj >> W32) | domain)
+    return threefry(numba.uint64(key[0]), numba.uint64(key[1]), jj & M32, (jj >> W32) | numba.uint64(domain))
 
 
 @cuda.jit

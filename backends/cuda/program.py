@@ -19,13 +19,19 @@ from flowc.ir.graph import backward_slice
 from flowc.ir.printer import _Namer, print_function
 from flowc.ir.types import FlowcError, Sym, TensorType, broadcast_shapes
 
-from . import device, kernels
+from . import device, graphs, kernels
 from .codegen import CudaLoweringError, build, fits, generate, resolve, rules, scalar_ok
 
 
 def launch(kernel, n: int, *args):
     blocks, threads = device.grid(n)
-    kernel[blocks, threads](*args)
+    launch_grid(kernel, (blocks, threads), *args)
+
+
+def launch_grid(kernel, grid, *args):
+    """``kernel`` over an explicit (blocks, threads) grid, on the backend's stream."""
+    device.LAUNCHES[0] += 1
+    kernel[grid[0], grid[1], device.stream()](*args)
 
 
 def empty(shape, dtype):
@@ -154,6 +160,10 @@ class Lowering:
         return _runner(params, steps, results)
 
 
+def _shapes(arrays):
+    return tuple(tuple(a.shape) for a in arrays)
+
+
 def _uses_after(ops, results):
     """later_uses(v, k): is ``v`` read by an op after position k, or yielded?"""
     last: dict[int, int] = {}
@@ -241,6 +251,8 @@ class Compiled:
         self._run = low.block(function.params, function.ops, function.results, fuse=False)
         self.sources = low.sources
         self._consts = low.const_ids
+        self._graphs: dict = {}          # input shapes -> Graph; False: capture next call; None: never
+        self.graph_failure = None        # why the last capture failed, if one did
 
     @property
     def source(self) -> str:
@@ -262,7 +274,15 @@ class Compiled:
             d, what = _to_device(a, i, p)
             bind(p.type, d.shape, env, what)
             dev.append(d)
+        use_graphs = graphs.enabled()
+        outs = self._replay(dev, env) if use_graphs else None
+        if outs is not None:
+            return outs if device_outputs else [o.copy_to_host() for o in outs]
+        launched = device.LAUNCHES[0]
         outs = self._run(dev, env)
+        if use_graphs and self._graphs.get(_shapes(dev)) is False:
+            worth = graphs.worth_it(device.LAUNCHES[0] - launched, dev, outs)
+            self._graphs[_shapes(dev)] = False if worth else None
         fresh, seen = [], {id(a) for a in dev}
         for o, v in zip(outs, f.results):
             shape = resolve(v.type.shape, env)
@@ -276,3 +296,21 @@ class Compiled:
         if device_outputs:
             return fresh
         return [o.copy_to_host() for o in fresh]
+
+    def _replay(self, dev, env):
+        """The results by CUDA graph replay (fresh buffers), or None to run step by step: the first call
+        with these shapes runs step by step (it compiles the kernels, warms the allocator and counts
+        the launches), the second captures if :func:`graphs.worth_it` said so."""
+        key = _shapes(dev)
+        if key not in self._graphs:
+            self._graphs[key] = False
+            return None
+        g = self._graphs[key]
+        if g is False:
+            try:
+                g = graphs.Graph(self._run, dev, env)
+            except Exception as e:  # noqa: BLE001 - a step that cannot be captured: keep running step by step
+                self.graph_failure = f"{type(e).__name__}: {e}"
+                g = None
+            self._graphs[key] = g
+        return None if g is None else g(dev)

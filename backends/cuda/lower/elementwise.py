@@ -24,10 +24,10 @@ def _float_or_int(float_form, int_form):
 UNARY = {
     "neg": "-{0}", "abs": "abs({0})",
     "sign": "(1 if {0} > 0 else (-1 if {0} < 0 else {0}))",
-    "relu": "({0} if ({0} > 0 or {0} != {0}) else 0)",
-    "exp": "f_exp({0})", "log": "f_log({0})", "log1p": "f_log1p({0})", "sqrt": "f_sqrt({0})",
-    "rsqrt": "{one} / f_sqrt({0})", "tanh": "math.tanh({0})", "sin": "math.sin({0})", "cos": "math.cos({0})",
-    "floor": "f_floor({0})", "ceil": "f_ceil({0})", "logical_not": "(not {0})", "sigmoid": "f_sigmoid({0})",
+    "relu": "({0} if ({0} > {zero} or {0} != {0}) else {zero})",
+    "exp": "{f}exp({0})", "log": "{f}log({0})", "log1p": "{f}log1p({0})", "sqrt": "{f}sqrt({0})",
+    "rsqrt": "{one} / {f}sqrt({0})", "tanh": "math.tanh({0})", "sin": "math.sin({0})", "cos": "math.cos({0})",
+    "floor": "{f}floor({0})", "ceil": "{f}ceil({0})", "logical_not": "(not {0})", "sigmoid": "{f}sigmoid({0})",
 }
 BINARY = {
     "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
@@ -40,7 +40,13 @@ BINARY = {
 
 
 def _fmt(text):
-    return lambda op, xs: text.format(*xs, one=_one(op) if op.operands else "1")
+    """The scalar form: ``{one}``/``{zero}`` are literals of the operand's type and ``{f}`` picks the
+    helpers of its float width (``f32_exp`` for float32: no promotion to float64)."""
+    def form(op, xs):
+        dt = op.operands[0].type.dtype if op.operands else None
+        return text.format(*xs, one=literal(1, dt) if dt else "1", zero=literal(0, dt) if dt else "0",
+                           f="f32_" if dt is not None and dt.name == "f32" else "f_")
+    return form
 
 
 def _cast(op, xs):

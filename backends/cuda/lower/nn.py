@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import kernels
 from ..codegen import resolve, rules
-from ..program import empty, flat, launch
+from ..program import empty, flat, launch, launch_grid
 from .linalg import gemm
 from .shape import gather, strides_of, transposed
 
@@ -127,7 +127,7 @@ def _softmax(log):
             if rows and length:
                 from .. import device
                 blocks, threads = device.row_grid(rows)
-                kernels.softmax_rows(log)[blocks, threads](flat(out), flat(x), rows, length)
+                launch_grid(kernels.softmax_rows(log), (blocks, threads), flat(out), flat(x), rows, length)
             if perm is not None:
                 out = transposed(out, list(np.argsort(perm)))
             return out
@@ -149,7 +149,7 @@ def _logsumexp(ctx, op):
         if rows:
             from .. import device
             blocks, threads = device.row_grid(rows)
-            kernels.logsumexp_rows()[blocks, threads](flat(out), flat(x), rows, length)
+            launch_grid(kernels.logsumexp_rows(), (blocks, threads), flat(out), flat(x), rows, length)
         return out
     return run
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import device, kernels
 from ..codegen import resolve, rules
-from ..program import empty, flat
+from ..program import empty, flat, launch_grid
 from .shape import transposed
 
 SHORT_ROW = 32
@@ -53,10 +53,10 @@ def _reduce(kind):
             out = empty((rows,), res.dtype.np)
             if rows and length <= SHORT_ROW:
                 blocks, threads = device.grid(rows)
-                kernels.reduce_short_rows(kind, acc)[blocks, threads](out, flat(x), rows, length, init)
+                launch_grid(kernels.reduce_short_rows(kind, acc), (blocks, threads), out, flat(x), rows, length, init)
             elif rows:
                 blocks, threads = device.row_grid(rows)
-                kernels.reduce_rows(kind, acc)[blocks, threads](out, flat(x), rows, length, init)
+                launch_grid(kernels.reduce_rows(kind, acc), (blocks, threads), out, flat(x), rows, length, init)
             return out.reshape(resolve(res.shape, env))
         return run
     return lower
@@ -77,7 +77,7 @@ def _arg(kind):
             out = empty((rows,), np.int64)
             if rows:
                 blocks, threads = device.row_grid(rows)
-                kernels.arg_rows(kind, acc)[blocks, threads](out, flat(x), rows, length)
+                launch_grid(kernels.arg_rows(kind, acc), (blocks, threads), out, flat(x), rows, length)
             return out.reshape(resolve(res.shape, env))
         return run
     return lower
