@@ -108,17 +108,26 @@ def _pool_manager():
 
 
 def pool_manager():
-    """The current context's caching allocator, or None (pool off, or a context made before flowc's)."""
+    """The current context's caching allocator, or None (``FLOWC_CUDA_POOL=0``)."""
     mm = cuda().current_context().memory_manager
     return mm if hasattr(mm, "free_blocks") else None
 
 
 def _install_pool():
-    """Use the caching allocator for contexts created from now on (``FLOWC_CUDA_POOL=0``: Numba's own)."""
+    """Use the caching allocator in the current context and those created later (``FLOWC_CUDA_POOL=0``:
+    Numba's own)."""
     if _POOL["installed"] or os.environ.get("FLOWC_CUDA_POOL", "1") == "0":
         return
     _POOL["installed"] = True
-    cuda().set_memory_manager(_pool_manager())
+    manager = _pool_manager()
+    cuda().set_memory_manager(manager)
+    # A context the caller made before flowc (cuda.to_device first) keeps the manager it was made with:
+    # swap it.  Its earlier allocations stay with the old manager, which their finalizers still reach.
+    ctx = cuda().current_context()
+    if not hasattr(ctx.memory_manager, "free_blocks"):
+        mm = manager(context=ctx)
+        mm.initialize()
+        ctx.memory_manager = mm
 
 
 _STREAM: dict = {}

@@ -253,6 +253,7 @@ class Compiled:
         self._consts = low.const_ids
         self._graphs: dict = {}          # input shapes -> Graph; False: capture next call; None: never
         self.graph_failure = None        # why the last capture failed, if one did
+        self._use_graphs = None          # graphs.enabled(), read at the first call
 
     @property
     def source(self) -> str:
@@ -274,7 +275,9 @@ class Compiled:
             d, what = _to_device(a, i, p)
             bind(p.type, d.shape, env, what)
             dev.append(d)
-        use_graphs = graphs.enabled()
+        if self._use_graphs is None:
+            self._use_graphs = graphs.enabled()
+        use_graphs = self._use_graphs
         outs = self._replay(dev, env) if use_graphs else None
         if outs is not None:
             return outs if device_outputs else [o.copy_to_host() for o in outs]
