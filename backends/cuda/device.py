@@ -51,7 +51,7 @@ def check_available():
 # --------------------------------------------------------------------------- a caching allocator
 # Numba allocates every device array with cuMemAlloc and frees it with cuMemFree, which waits for the
 # whole device: a training step that drops fifty intermediates would stall the GPU several times per
-# step.  Blocks are kept instead, by size class, and handed out again; one stream (the default) runs
+# step.  Blocks are kept instead, by size class, and handed out again; one stream (:func:`stream`) runs
 # every kernel, so a block reused after its last reader was *launched* is safe in stream order.
 
 _POOL = {"installed": False}

@@ -278,14 +278,15 @@ class Compiled:
         if self._use_graphs is None:
             self._use_graphs = graphs.enabled()
         use_graphs = self._use_graphs
-        outs = self._replay(dev, env) if use_graphs else None
+        key = _shapes(dev) if use_graphs else None
+        outs = self._replay(key, dev, env) if use_graphs else None
         if outs is not None:
             return outs if device_outputs else [o.copy_to_host() for o in outs]
         launched = device.LAUNCHES[0]
         outs = self._run(dev, env)
-        if use_graphs and self._graphs.get(_shapes(dev)) is False:
+        if use_graphs and self._graphs.get(key) is False:
             worth = graphs.worth_it(device.LAUNCHES[0] - launched, dev, outs)
-            self._graphs[_shapes(dev)] = False if worth else None
+            self._graphs[key] = False if worth else None
         fresh, seen = [], {id(a) for a in dev}
         for o, v in zip(outs, f.results):
             shape = resolve(v.type.shape, env)
@@ -300,11 +301,10 @@ class Compiled:
             return fresh
         return [o.copy_to_host() for o in fresh]
 
-    def _replay(self, dev, env):
+    def _replay(self, key, dev, env):
         """The results by CUDA graph replay (fresh buffers), or None to run step by step: the first call
         with these shapes runs step by step (it compiles the kernels, warms the allocator and counts
         the launches), the second captures if :func:`graphs.worth_it` said so."""
-        key = _shapes(dev)
         if key not in self._graphs:
             self._graphs[key] = False
             return None
