@@ -5,17 +5,23 @@
 Workloads (float32): W0 bandwidth-bound chain (also as a share of a parallel STREAM triad, the ceiling),
 W1 transcendental chain, W2 softmax cross-entropy forward and value+grad, W3 MNIST softmax-regression SGD step,
 W4 MLP 784-1024-1024-10 SGD step, W5 MNIST CNN SGD step, W6 AlexNet forward (one tower, no LRN).  Peers: numpy
-always; torch eager and torch.compile and jax.jit when installed.  Every peer's result is checked against
-flowc's before its time is reported.  Prints medians (calls under 2 ms are timed in batches, see
-``timeit``) and each peer's time divided by flowc's (> 1: flowc is faster).
+always; torch eager, torch.compile (inductor) and jax.jit when installed (``pip install -e '.[bench]'``;
+``--peers`` picks some), each in a process of its own.  Every peer's result is checked against flowc's before
+its time is reported.  Prints medians (calls under 2 ms are timed in batches, see ``timeit``), each peer's time
+divided by flowc's (> 1: flowc is faster), and the first call of flowc and of each compiling peer (trace +
+compile + run; a peer's in a fresh process).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+import zlib
 
 import numpy as np
 
@@ -65,8 +71,42 @@ def _jax():
         return None
 
 
+def _torch_peers(peers: dict, torch, make) -> None:
+    """torch eager and torch.compile peers of one step: ``make(wrap)`` builds the step with its model function
+    passed through ``wrap``, so both run the same code (compiled: forward and, by AOTAutograd, backward)."""
+    peers["torch"] = make(lambda f: f)
+    compiled = []
+
+    def run_compiled():     # torch.compile is called at the first run: it starts inductor's compile workers
+        if not compiled:
+            compiled.append(make(torch.compile))
+        return compiled[0]()
+    peers["torch.compile"] = run_compiled
+
+
+def _torch_fn_peers(peers: dict, torch, fn, *args) -> None:
+    """torch eager and torch.compile peers of a pure function of tensors (numpy arrays in ``args``)."""
+    targs = [torch.from_numpy(a).to(TORCH_DEVICE) for a in args]
+    _torch_peers(peers, torch, lambda wrap: (lambda g: lambda: g(*targs))(wrap(fn)))
+
+
+def _jax_peer(peers: dict, jax, fn, *args) -> None:
+    """A ``jax.jit(fn)`` peer; its inputs are put on the device once (at its first call), as flowc's are numpy
+    already."""
+    jf = jax.jit(fn)
+    dargs = []
+
+    def run():
+        if not dargs:
+            dargs.extend(jax.device_put(args))
+        leaves = jax.tree_util.tree_leaves(jf(*dargs))
+        jax.block_until_ready(leaves)
+        return leaves
+    peers["jax"] = run
+
+
 def _np(x) -> np.ndarray:
-    """A host float64 copy of a numpy array, a torch tensor (any device) or a Numba device array."""
+    """A host float64 copy of a numpy array, a torch tensor (any device), a jax array or a Numba device array."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     elif hasattr(x, "copy_to_host"):
@@ -82,16 +122,20 @@ def _same(a, b, rtol=2e-3, atol=2e-4) -> bool:
 
 
 # --------------------------------------------------------------------------- workloads
-# Each returns (flowc_fn, flowc_args, {peer: fn returning comparable numpy output}, note)
+# Each returns (flowc_fn, flowc_args, {peer: fn returning comparable output}, info)
+
+def _chain0(x):
+    return (x * 1.5 + 0.25) * x - 0.5
+
 
 def w0(backend):
     x = RNG.standard_normal(2 ** 24).astype(np.float32)
-    f = fc.jit(lambda x: (x * 1.5 + 0.25) * x - 0.5, backend=backend, opt_level=2)
+    f = fc.jit(_chain0, backend=backend, opt_level=2)
     peers = {"numpy": lambda: (x * np.float32(1.5) + np.float32(0.25)) * x - np.float32(0.5)}
-    torch = _torch()
-    if torch:
-        tx = torch.from_numpy(x)
-        peers["torch"] = lambda: ((tx * 1.5 + 0.25) * tx - 0.5).numpy()
+    if torch := _torch():
+        _torch_fn_peers(peers, torch, _chain0, x)
+    if jax := _jax():
+        _jax_peer(peers, jax, _chain0, x)
     return f, (x,), peers, {"bytes": 8 * x.size, "ceiling": _triad_gbps}
 
 
@@ -113,14 +157,10 @@ def w1(backend):
     x = RNG.standard_normal(2 ** 24).astype(np.float32)
     f = fc.jit(lambda x: fc.tanh(x * 1.5 + 0.25) * fc.nn.sigmoid(x) + 0.5 * x * x, backend=backend, opt_level=2)
     peers = {"numpy": lambda: np.tanh(x * np.float32(1.5) + np.float32(0.25)) / (1 + np.exp(-x)) + 0.5 * x * x}
-    torch = _torch()
-    if torch:
-        tx = torch.from_numpy(x)
-        peers["torch"] = lambda: (torch.tanh(tx * 1.5 + 0.25) * torch.sigmoid(tx) + 0.5 * tx * tx).numpy()
-    jax = _jax()
-    if jax:
-        jf = jax.jit(lambda x: jax.numpy.tanh(x * 1.5 + 0.25) * jax.nn.sigmoid(x) + 0.5 * x * x)
-        peers["jax"] = lambda: np.asarray(jf(x).block_until_ready())
+    if torch := _torch():
+        _torch_fn_peers(peers, torch, lambda x: torch.tanh(x * 1.5 + 0.25) * torch.sigmoid(x) + 0.5 * x * x, x)
+    if jax := _jax():
+        _jax_peer(peers, jax, lambda x: jax.numpy.tanh(x * 1.5 + 0.25) * jax.nn.sigmoid(x) + 0.5 * x * x, x)
     return f, (x,), peers, {}
 
 
@@ -139,16 +179,23 @@ def w2(backend):
         g[np.arange(4096), labels] -= 1
         return [np.float32(loss), g / 4096]
     peers = {"numpy": np_vg}
-    torch = _torch()
-    if torch:
+    if torch := _torch():
         tz, ty = torch.from_numpy(logits), torch.from_numpy(labels)
 
-        def t_vg():
-            z = tz.clone().requires_grad_(True)
-            loss = torch.nn.functional.cross_entropy(z, ty)
-            loss.backward()
-            return [loss.detach().numpy(), z.grad.numpy()]
-        peers["torch"] = t_vg
+        def make(wrap):
+            xent = wrap(torch.nn.functional.cross_entropy)
+
+            def t_vg():
+                z = tz.clone().requires_grad_(True)
+                loss = xent(z, ty)
+                loss.backward()
+                return [loss.detach(), z.grad]
+            return t_vg
+        _torch_peers(peers, torch, make)
+    if jax := _jax():
+        def j_loss(z, y):
+            return jax.numpy.mean(jax.nn.logsumexp(z, axis=1) - jax.numpy.take_along_axis(z, y[:, None], 1)[:, 0])
+        _jax_peer(peers, jax, jax.value_and_grad(j_loss), logits, labels)
     return f, (logits, labels), peers, {}
 
 
@@ -200,8 +247,7 @@ def _mlp_workload(backend, sizes, batch, lr, **jit):
         return [np.float32(v)] + [new[k] for k in sorted(new)]
 
     peers = {"numpy": np_step}
-    torch = _torch()
-    if torch:
+    if torch := _torch():
         tp = {k: torch.from_numpy(v.copy()).to(TORCH_DEVICE) for k, v in p.items()}
         tx, ty = torch.from_numpy(x).to(TORCH_DEVICE), torch.from_numpy(y).to(TORCH_DEVICE)
 
@@ -213,13 +259,32 @@ def _mlp_workload(backend, sizes, batch, lr, **jit):
                     h = torch.relu(h)
             return torch.nn.functional.cross_entropy(h, ty)
 
-        def t_step():
-            q = {k: v.clone().requires_grad_(True) for k, v in tp.items()}
-            v = t_loss(q)
-            grads = torch.autograd.grad(v, [q[k] for k in sorted(q)])
-            with torch.no_grad():
-                return [v.detach()] + [q[k] - lr * g for k, g in zip(sorted(q), grads)]
-        peers["torch"] = t_step
+        def make(wrap):
+            loss_fn = wrap(t_loss)
+
+            def t_step():
+                q = {k: v.clone().requires_grad_(True) for k, v in tp.items()}
+                v = loss_fn(q)
+                grads = torch.autograd.grad(v, [q[k] for k in sorted(q)])
+                with torch.no_grad():
+                    return [v.detach()] + [q[k] - lr * g for k, g in zip(sorted(q), grads)]
+            return t_step
+        _torch_peers(peers, torch, make)
+    if jax := _jax():
+        jnp = jax.numpy
+
+        def j_loss(p, x, y):
+            h = x
+            for i in range(n):
+                h = h @ p[f"w{i}"] + p[f"b{i}"]
+                if i < n - 1:
+                    h = jax.nn.relu(h)
+            return jnp.mean(jax.nn.logsumexp(h, axis=1) - jnp.take_along_axis(h, y[:, None], 1)[:, 0])
+
+        def j_step(p, x, y):
+            v, g = jax.value_and_grad(j_loss)(p, x, y)
+            return [v] + [p[k] - lr * g[k] for k in sorted(p)]
+        _jax_peer(peers, jax, j_step, p, x, y)
     return step, (p, x, y), peers, {"flops": 6 * batch * sum(a * b for a, b in zip(sizes, sizes[1:]))}
 
 
@@ -229,6 +294,14 @@ def w3(backend, **jit):
 
 def w4(backend, **jit):
     return _mlp_workload(backend, [784, 1024, 1024, 10], 128, 0.01, **jit)
+
+
+def _jax_conv(jax, x, w, stride, pad):
+    return jax.lax.conv_general_dilated(x, w, (stride, stride), [(pad, pad), (pad, pad)])
+
+
+def _jax_max_pool(jax, x, k, stride):
+    return jax.lax.reduce_window(x, -jax.numpy.inf, jax.lax.max, (1, 1, k, k), (1, 1, stride, stride), "VALID")
 
 
 def w5(backend, **jit):
@@ -244,23 +317,45 @@ def w5(backend, **jit):
         return v, opt.update(g, {}, p)[0]
 
     peers = {}
-    torch = _torch()
-    if torch:
+    if torch := _torch():
         F = torch.nn.functional
         tp = {k: torch.from_numpy(v.copy()).to(TORCH_DEVICE) for k, v in p.items()}
         tx = torch.from_numpy(x).reshape(-1, 1, 28, 28).to(TORCH_DEVICE)
         ty = torch.from_numpy(y).to(TORCH_DEVICE)
 
-        def t_step():
-            q = {k: v.clone().requires_grad_(True) for k, v in tp.items()}
+        def t_loss(q):
             h = F.max_pool2d(F.relu(F.conv2d(tx, q["c1"], q["b1"], padding=2)), 2)
             h = F.max_pool2d(F.relu(F.conv2d(h, q["c2"], q["b2"], padding=2)), 2)
             h = F.relu(h.reshape(64, -1) @ q["f1"] + q["bf1"])
-            v = F.cross_entropy(h @ q["f2"] + q["bf2"], ty)
-            grads = torch.autograd.grad(v, [q[k] for k in sorted(q)])
-            with torch.no_grad():
-                return [v.detach()] + [q[k] - 0.01 * g for k, g in zip(sorted(q), grads)]
-        peers["torch"] = t_step
+            return F.cross_entropy(h @ q["f2"] + q["bf2"], ty)
+
+        def make(wrap):
+            loss_fn = wrap(t_loss)
+
+            def t_step():
+                q = {k: v.clone().requires_grad_(True) for k, v in tp.items()}
+                v = loss_fn(q)
+                grads = torch.autograd.grad(v, [q[k] for k in sorted(q)])
+                with torch.no_grad():
+                    return [v.detach()] + [q[k] - 0.01 * g for k, g in zip(sorted(q), grads)]
+            return t_step
+        _torch_peers(peers, torch, make)
+    if jax := _jax():
+        jnp = jax.numpy
+
+        def j_loss(q, x, y):
+            h = x.reshape(-1, 1, 28, 28)
+            for c, b in (("c1", "b1"), ("c2", "b2")):
+                h = jax.nn.relu(_jax_conv(jax, h, q[c], 1, 2) + q[b][None, :, None, None])
+                h = _jax_max_pool(jax, h, 2, 2)
+            h = jax.nn.relu(h.reshape(64, -1) @ q["f1"] + q["bf1"])
+            z = h @ q["f2"] + q["bf2"]
+            return jnp.mean(jax.nn.logsumexp(z, axis=1) - jnp.take_along_axis(z, y[:, None], 1)[:, 0])
+
+        def j_step(q, x, y):
+            v, g = jax.value_and_grad(j_loss)(q, x, y)
+            return [v] + [q[k] - 0.01 * g[k] for k in sorted(q)]
+        _jax_peer(peers, jax, j_step, p, x, y)
     return step, (p, x, y), peers, {"flops": 5.25e9}
 
 
@@ -288,27 +383,85 @@ def w6(backend):
 
     f = fc.jit(forward, backend=backend, opt_level=2)
     peers = {}
-    torch = _torch()
-    if torch:
+    if torch := _torch():
         F = torch.nn.functional
         tp = {k: torch.from_numpy(v) for k, v in p.items()}
         tx = torch.from_numpy(x)
 
-        def t_fwd():
-            with torch.no_grad():
-                h = tx
-                for i, (_, _, _, s, pad) in enumerate(ALEX):
-                    h = F.relu(F.conv2d(h, tp[f"c{i}"], stride=s, padding=pad))
-                    if i in (0, 1, 4):
-                        h = F.max_pool2d(h, 3, 2)
-                h = F.relu(h.reshape(8, 9216) @ tp["f0"])
-                h = F.relu(h @ tp["f1"])
-                return (h @ tp["f2"]).numpy()
-        peers["torch"] = t_fwd
+        def t_fwd(tp, h):
+            for i, (_, _, _, s, pad) in enumerate(ALEX):
+                h = F.relu(F.conv2d(h, tp[f"c{i}"], stride=s, padding=pad))
+                if i in (0, 1, 4):
+                    h = F.max_pool2d(h, 3, 2)
+            h = F.relu(h.reshape(8, 9216) @ tp["f0"])
+            h = F.relu(h @ tp["f1"])
+            return h @ tp["f2"]
+
+        def make(wrap):
+            fwd = wrap(t_fwd)
+
+            def run():
+                with torch.no_grad():
+                    return fwd(tp, tx)
+            return run
+        _torch_peers(peers, torch, make)
+    if jax := _jax():
+        def j_fwd(q, h):
+            for i, (_, _, _, s, pad) in enumerate(ALEX):
+                h = jax.nn.relu(_jax_conv(jax, h, q[f"c{i}"], s, pad))
+                if i in (0, 1, 4):
+                    h = _jax_max_pool(jax, h, 3, 2)
+            h = jax.nn.relu(h.reshape(8, 9216) @ q["f0"])
+            h = jax.nn.relu(h @ q["f1"])
+            return h @ q["f2"]
+        _jax_peer(peers, jax, j_fwd, p, x)
     return f, (p, x), peers, {"flops": 18.2e9}
 
 
 WORKLOADS = {"W0": w0, "W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6}
+COMPILING = ("torch.compile", "jax")     # peers whose first call compiles: it is reported
+
+
+def build(name: str, backend: str, **kw):
+    """The workload ``name`` with inputs drawn from a generator seeded by its name alone, so that a peer's own
+    process (``--worker``) builds the same numbers."""
+    global RNG
+    RNG = np.random.default_rng(zlib.crc32(name.encode()))
+    return WORKLOADS[name](backend, **kw)
+
+
+def _time_peer(pf, reps: int):
+    """(result, first call s, median s)."""
+    t0 = time.perf_counter()
+    ref = pf()
+    first = time.perf_counter() - t0
+    return ref, first, timeit(pf, reps)
+
+
+def _worker(spec: str, reps: int, out_dir: str) -> None:
+    """Runs one peer of one workload in this process and leaves its result and times in ``out_dir``."""
+    name, peer = spec.split(":")
+    _, _, peers, _ = build(name, "reference")
+    ref, first, t = _time_peer(peers[peer], reps)
+    ref = ref if isinstance(ref, (list, tuple)) else [ref]
+    np.savez(os.path.join(out_dir, "result.npz"), *[_np(v) for v in ref])
+    with open(os.path.join(out_dir, "times.json"), "w") as fh:
+        json.dump({"first": first, "median": t}, fh)
+
+
+def _peer_elsewhere(name: str, peer: str, reps: int):
+    """(result, first call s, median s) of a peer measured in a process of its own: torch.compile's compile
+    workers, started in the background, slowed the next workload's flowc run 2x in one process."""
+    with tempfile.TemporaryDirectory() as d:
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", f"{name}:{peer}",
+                               "--reps", str(reps), "--out", d], capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"{name} {peer} failed:\n{proc.stderr[-2000:]}")
+        with np.load(os.path.join(d, "result.npz")) as z:
+            ref = [z[f"arr_{i}"] for i in range(len(z.files))]
+        with open(os.path.join(d, "times.json")) as fh:
+            times = json.load(fh)
+    return ref, times["first"], times["median"]
 
 
 def _flat(out):
@@ -321,21 +474,32 @@ def main(argv=None):
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--only", default=",".join(WORKLOADS))
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--peers", default="numpy,torch,torch.compile,jax",
+                    help="the peers to run, of those installed (torch.compile takes 20-90 s per workload)")
+    ap.add_argument("--same-process", action="store_true",
+                    help="run the peers in this process (faster; their threads may slow what runs after them)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.worker:
+        return _worker(args.worker, args.reps, args.out)
+    chosen = set(args.peers.split(","))
     print(f"flowc backend={args.backend}; threads={os.environ.get('FLOWC_NUM_THREADS', os.cpu_count())}")
     print(f"{'workload':8s} {'flowc':>10s} {'compile':>9s}  peers (time, peer/flowc; >1 means flowc is faster)")
     for name in args.only.split(","):
-        f, fargs, peers, info = WORKLOADS[name](args.backend)
+        f, fargs, peers, info = build(name, args.backend)
         t0 = time.perf_counter()
         out = _flat(f(*fargs))
         compile_s = time.perf_counter() - t0
         t = timeit(lambda: f(*fargs), args.reps)
         cells = []
         for peer, pf in peers.items():
-            ref = pf()
-            ok = _same(ref, out)
-            tp = timeit(pf, args.reps)
-            cells.append(f"{peer} {tp * 1e3:.2f} ms x{tp / t:.2f}" + ("" if ok else " (RESULTS DIFFER)"))
+            if peer not in chosen:
+                continue
+            ref, first, tp = _time_peer(pf, args.reps) if args.same_process else \
+                _peer_elsewhere(name, peer, args.reps)
+            cells.append(f"{peer} {tp * 1e3:.2f} ms x{tp / t:.2f}" + ("" if _same(ref, out) else " (RESULTS DIFFER)")
+                         + (f" (first call {first:.2f} s)" if peer in COMPILING else ""))
         extra = ""
         if "bytes" in info:
             extra = f" [{info['bytes'] / t / 1e9:.1f} GB/s"

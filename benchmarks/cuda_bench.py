@@ -96,7 +96,7 @@ def training_step(name, a, sync, torch, rows, profiles):
     import bench
     from numba import cuda
     bench.TORCH_DEVICE = "cuda"
-    step, (p, x, y), peers, info = bench.WORKLOADS[name]("cuda", device_outputs=True)
+    step, (p, x, y), peers, info = bench.build(name, "cuda", device_outputs=True)
     dp = {k: cuda.to_device(v) for k, v in p.items()}
     dx, dy = cuda.to_device(x), cuda.to_device(y)
     t0 = time.perf_counter()

@@ -95,6 +95,16 @@ def test_subnormal_arguments_and_results():
     assert fm.exp64(-740.0) == np.exp(-740.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_exp_of_non_positive_arguments_has_exps_bits(dtype):
+    """``exp_nonpos`` (softmax, logsumexp and sigmoid) scales 2^n in one step: the same bits as ``exp``."""
+    xs = -np.abs(_inputs(dtype, 200_000, seed=7))
+    xs = np.concatenate([xs, np.array([-0.0, 0.0, -np.inf, np.nan], dtype)])
+    f, g = (fm.exp_nonpos32, fm.exp32) if dtype == np.float32 else (fm.exp_nonpos64, fm.exp64)
+    got, want = _apply(f, xs), _apply(g, xs)
+    assert np.array_equal(got.view(f"u{xs.itemsize}"), want.view(f"u{xs.itemsize}"))
+
+
 @pytest.fixture()
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWC_CACHE_DIR", str(tmp_path))

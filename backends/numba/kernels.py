@@ -17,7 +17,8 @@ import numba
 import numpy as np
 
 from .blas import gemm
-from .fastmath import fast_exp, fast_log, fast_log1p, fast_sigmoid, fast_tanh  # noqa: F401 (program helpers)
+from .fastmath import (fast_exp, fast_exp_nonpos, fast_log, fast_log1p, fast_sigmoid,  # noqa: F401 (program helpers)
+                       fast_tanh)
 from .image import (avg_pool2d_grad_nhwc, avg_pool2d_nhwc, conv2d_filter_grad_nhwc,  # noqa: F401 (program helpers)
                     conv2d_input_grad_nhwc, conv2d_nhwc, lrn_grad_nhwc, lrn_nhwc, max_pool2d_grad_nhwc,
                     max_pool2d_nhwc)
@@ -123,7 +124,7 @@ def _softmax_row(row, out, log):
         return
     m = _max_lanes(row)
     for k in range(n):
-        out[k] = fast_exp(row[k] - m)
+        out[k] = fast_exp_nonpos(row[k] - m)     # <= 0, or nan (a nan row, or an inf max)
     s = _sum_f64(out)
     if log:
         ls = row.dtype.type(fast_log(s))
@@ -181,10 +182,13 @@ def _logsumexp_row(row, tmp):
     if n == 0:
         return -np.inf
     m = row.dtype.type(_max_lanes(row))
-    if not (m > -np.inf and m < np.inf):
+    if m > -np.inf and m < np.inf:
+        for k in range(n):
+            tmp[k] = fast_exp_nonpos(row[k] - m)
+    else:
         m = row.dtype.type(0)
-    for k in range(n):
-        tmp[k] = fast_exp(row[k] - m)
+        for k in range(n):
+            tmp[k] = fast_exp(row[k])
     return fast_log(_sum_f64(tmp[:n])) + np.float64(m)
 
 
