@@ -3,8 +3,8 @@
     python benchmarks/bench.py [--backend numba] [--only W1,W4] [--reps 10]
 
 Workloads (float32): W0 bandwidth-bound chain (also as a share of a parallel STREAM triad, the ceiling),
-W1 transcendental chain, W2 softmax cross-entropy forward and value+grad, W3 MNIST softmax-regression SGD step,
-W4 MLP 784-1024-1024-10 SGD step, W5 MNIST CNN SGD step, W6 AlexNet forward (one tower, no LRN).  Peers: numpy
+W1 transcendental chain, W2f / W2 softmax cross-entropy forward / value+grad, W3 MNIST softmax-regression SGD
+step, W4 MLP 784-1024-1024-10 SGD step, W5 MNIST CNN SGD step, W6 AlexNet forward (one tower, no LRN).  Peers: numpy
 always; torch eager, torch.compile (inductor) and jax.jit when installed (``pip install -e '.[bench]'``;
 ``--peers`` picks some), each in a process of its own.  Every peer's result is checked against flowc's before
 its time is reported.  Prints medians (calls under 2 ms are timed in batches, see ``timeit``), each peer's time
@@ -87,7 +87,11 @@ def _torch_peers(peers: dict, torch, make) -> None:
 def _torch_fn_peers(peers: dict, torch, fn, *args) -> None:
     """torch eager and torch.compile peers of a pure function of tensors (numpy arrays in ``args``)."""
     targs = [torch.from_numpy(a).to(TORCH_DEVICE) for a in args]
-    _torch_peers(peers, torch, lambda wrap: (lambda g: lambda: g(*targs))(wrap(fn)))
+
+    def make(wrap):
+        g = wrap(fn)
+        return lambda: g(*targs)
+    _torch_peers(peers, torch, make)
 
 
 def _jax_peer(peers: dict, jax, fn, *args) -> None:
@@ -162,6 +166,25 @@ def w1(backend):
     if jax := _jax():
         _jax_peer(peers, jax, lambda x: jax.numpy.tanh(x * 1.5 + 0.25) * jax.nn.sigmoid(x) + 0.5 * x * x, x)
     return f, (x,), peers, {}
+
+
+def w2f(backend):
+    """W2's forward alone: the mean softmax cross-entropy of [4096,1000] logits."""
+    logits = RNG.standard_normal((4096, 1000)).astype(np.float32)
+    labels = RNG.integers(0, 1000, 4096)
+    f = fc.jit(lambda z, y: fc.nn.softmax_cross_entropy(z, y), backend=backend, opt_level=2)
+
+    def np_loss():
+        z = logits - logits.max(1, keepdims=True)
+        return np.float32(-(z[np.arange(4096), labels] - np.log(np.exp(z).sum(1))).mean())
+    peers = {"numpy": np_loss}
+    if torch := _torch():
+        _torch_fn_peers(peers, torch, torch.nn.functional.cross_entropy, logits, labels)
+    if jax := _jax():
+        jnp = jax.numpy
+        _jax_peer(peers, jax, lambda z, y: jnp.mean(jax.nn.logsumexp(z, axis=1)
+                                                    - jnp.take_along_axis(z, y[:, None], 1)[:, 0]), logits, labels)
+    return f, (logits, labels), peers, {}
 
 
 def w2(backend):
@@ -418,7 +441,7 @@ def w6(backend):
     return f, (p, x), peers, {"flops": 18.2e9}
 
 
-WORKLOADS = {"W0": w0, "W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6}
+WORKLOADS = {"W0": w0, "W1": w1, "W2f": w2f, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6}
 COMPILING = ("torch.compile", "jax")     # peers whose first call compiles: it is reported
 
 
