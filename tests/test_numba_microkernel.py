@@ -71,3 +71,68 @@ def test_gemm_takes_the_microkernel_for_float32_with_16_column_tiles():
     assert not takes(f32, np.zeros((8, 24), np.float32), np.zeros((8, 24), np.float32))       # 24 columns
     assert not takes(f32, np.zeros((32, 8), np.float32).T, np.zeros((8, 32), np.float32))     # b transposed
     assert not takes(f32.astype(np.float64), np.zeros((8, 32)), np.zeros((8, 32)))             # float64
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(0, 21), k=st.sampled_from([16, 48, 1024, 1 << 15]), n=st.integers(0, 21),
+       la=st.sampled_from(["C", "padded"]), lw=st.sampled_from(["C", "padded"]), seed=st.integers(0, 2 ** 16),
+       data=st.data())
+def test_nt_block_of_a_times_w_transposed_matches_numpy(m, k, n, la, lw, seed, data):
+    """``gemm_nt_block``: any block (whole NT x NT tiles plus dot-product tails), rows of a in several L2
+    chunks (k = 2**15), any row strides; nothing outside the block is written, the operands are untouched."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    r0 = data.draw(st.integers(0, m))
+    r1 = data.draw(st.integers(r0, m))
+    c0 = data.draw(st.integers(0, n))
+    c1 = data.draw(st.integers(c0, n))
+    A, W = _strided(a, la), _strided(w, lw)
+    out = np.full((m, n), np.nan, np.float32)
+    microkernel.gemm_nt_block(A, W, out, r0, r1, c0, c1)
+    want = a.astype(np.float64) @ w.astype(np.float64).T
+    np.testing.assert_allclose(out[r0:r1, c0:c1], want[r0:r1, c0:c1], rtol=1e-4, atol=1e-4 * np.sqrt(k))
+    outside = np.ones((m, n), bool)
+    outside[r0:r1, c0:c1] = False
+    assert np.isnan(out[outside]).all()
+    np.testing.assert_array_equal(A, a), np.testing.assert_array_equal(W, w)
+
+
+def test_nt_special_values_propagate_like_numpy():
+    a = np.ones((9, 32), np.float32)
+    a[1, 2], a[4, 0] = np.inf, np.nan
+    w = np.ones((6, 32), np.float32)
+    w[0, 5] = -np.inf
+    out = np.empty((9, 6), np.float32)
+    microkernel.gemm_nt_block(a, w, out, 0, 9, 0, 6)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(out, a @ w.T)
+
+
+@pytest.mark.skipif(not microkernel.AVAILABLE, reason="the host has no AVX-512: gemm keeps BLAS")
+def test_gemm_takes_the_nt_kernel_for_a_transposed_float32_b():
+    @numba.njit
+    def takes(a, b, out):
+        return blas._takes_nt(a, b, out)
+
+    a, w, out = np.zeros((8, 32), np.float32), np.zeros((24, 32), np.float32), np.zeros((8, 24), np.float32)
+    assert takes(a, w.T, out)
+    assert not takes(a, np.ascontiguousarray(w.T), out)                        # b's rows contiguous: gemm_block
+    assert not takes(a[:, :24], w[:, :24].T, out)                              # k = 24, not a multiple of 16
+    assert not takes(a.astype(np.float64), w.T.astype(np.float64), out.astype(np.float64))
+
+
+@pytest.mark.parametrize("m,k,n", [(128, 1024, 1030), (1030, 64, 128), (5, 16, 7)])
+def test_gemm_of_a_transposed_b_splits_over_threads(m, k, n):
+    """Through ``matmul2d``: blocks of whole NT tiles per thread (by rows or by columns), the last one
+    taking the rest."""
+    from flowc.backends.numba import kernels
+    rng = np.random.default_rng(m + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    token = blas.program_threads(True)
+    try:
+        got = kernels.matmul2d(a, w.T)
+    finally:
+        blas.restore(token)
+    np.testing.assert_allclose(got, a.astype(np.float64) @ w.astype(np.float64).T, rtol=1e-4, atol=1e-3)

@@ -248,13 +248,28 @@ def _takes_microkernel_impl(a, b, out):
     return lambda a, b, out: microkernel.fits(out, b.shape[1]) and b.strides[1] == 4 and out.strides[1] == 4
 
 
+def _takes_nt(a, b, out):
+    """Whether ``gemm`` computes ``a @ b`` with ``microkernel.gemm_nt_block`` (``a @ w.T``, w = b.T): float32
+    with a's rows and b's columns contiguous (b a transposed weight), k a multiple of 16, AVX-512."""
+
+
+@numba.extending.overload(_takes_nt)
+def _takes_nt_impl(a, b, out):
+    if not (microkernel.AVAILABLE and out.dtype == numba.float32):
+        return lambda a, b, out: False
+    return lambda a, b, out: (a.strides[1] == 4 and b.strides[0] == 4 and out.strides[1] == 4
+                              and a.shape[1] % 16 == 0 and a.shape[0] >= microkernel.NT
+                              and b.shape[1] >= microkernel.NT)
+
+
 @numba.njit(parallel=True, **_JIT)
 def gemm(a, b, out):
     """out = a @ b for float32/float64 matrices (any layout; ``out`` C-contiguous), returned.
 
     At most FEW_ROWS rows with a C-ordered b: :func:`_few_rows_block` per block of columns, not BLAS.
     Otherwise float32 with b's rows contiguous and a multiple of 16 columns: :mod:`.microkernel` (where the
-    host has AVX-512), else BLAS.  A product of at least SPLIT_MIN multiply-adds is split over Numba's
+    host has AVX-512); with b's columns contiguous (a transposed weight) and k a multiple of 16, its
+    ``gemm_nt_block``; else BLAS.  A product of at least SPLIT_MIN multiply-adds is split over Numba's
     threads, each running its block of rows (or of columns, when there are fewer rows than columns: a
     [64,3136]x[3136,1024] layer then reads half of the weights per thread) on one thread; see
     :func:`program_threads`."""
@@ -269,13 +284,16 @@ def gemm(a, b, out):
     tb, ldb = _operand(b)
     few = _takes_few_rows(a, b)
     micro = not few and _takes_microkernel(a, b, out)
+    nt = not few and not micro and _takes_nt(a, b, out)
     if few:
         parts = min(n, max(_num_threads(), -(-m * n // _ACC_MAX)))
     else:
-        parts = _num_threads() if SPLITS or micro else 1
+        parts = _num_threads() if SPLITS or micro or nt else 1
         if parts <= 1 or m * n * k < SPLIT_MIN:
             if micro:
                 microkernel.gemm_block(a, b, out, 0, m, 0, n)
+            elif nt:
+                microkernel.gemm_nt_block(a, b.T, out, 0, m, 0, n)
             else:
                 _call(a, b, out, ta, lda, tb, ldb)
             return out
@@ -291,6 +309,14 @@ def gemm(a, b, out):
                 microkernel.gemm_block(a, b, out, r0, r1, 0, n)
             else:
                 microkernel.gemm_block(a, b, out, 0, m, n // 16 * t // parts * 16, n // 16 * (t + 1) // parts * 16)
+        elif nt:        # blocks of whole NT x NT tiles; the last block takes the rest
+            q = microkernel.NT
+            if m >= n:
+                microkernel.gemm_nt_block(a, b.T, out, m // q * t // parts * q,
+                                          m if t == parts - 1 else m // q * (t + 1) // parts * q, 0, n)
+            else:
+                microkernel.gemm_nt_block(a, b.T, out, 0, m, n // q * t // parts * q,
+                                          n if t == parts - 1 else n // q * (t + 1) // parts * q)
         elif m >= n:
             _call_block(a, b, out, ta, lda, tb, ldb, m * t // parts, m * (t + 1) // parts, 0, n)
         else:

@@ -145,6 +145,92 @@ def gemm_block(a, b, out, r0, r1, c0, c1):
                 out[rest + r, c0 + q] = res[r, q]
 
 
+# -- a @ w.T with both operands' rows contiguous (the backward pass's input gradient d @ W^T) ------------
+
+NT = 4                   # a tile of NT x NT results: 16 accumulators of 16 k-lanes, 8 loads per 16 FMAs
+NT_ROWS_L2 = 1 << 17     # elements of a's rows (512 KB) kept in L2 while every tile of w's rows passes
+
+
+def _fold(builder, x, y, half):
+    """x and y hold groups of 2*half lanes, one accumulator each; returns [x's groups | y's groups] with each
+    group's two halves added (``half`` lanes a group): one add for two vectors."""
+    idx_lo, idx_hi = [], []
+    for g in range(16 // (2 * half)):          # groups of x, then of y (lanes 16.. address y)
+        for i in range(half):
+            idx_lo.append(g * 2 * half + i)
+            idx_hi.append(g * 2 * half + half + i)
+    for g in range(16 // (2 * half)):
+        for i in range(half):
+            idx_lo.append(16 + g * 2 * half + i)
+            idx_hi.append(16 + g * 2 * half + half + i)
+    i32 = ir.IntType(32)
+    a = builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(i32, 16), idx_lo))
+    b = builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(i32, 16), idx_hi))
+    return builder.fadd(a, b)
+
+
+@numba.extending.intrinsic
+def _nt_tile(typingctx, a, lda, w, ldw, k16, c, ldc):
+    """C[NT, NT] = A[NT, 16*k16] @ W[NT, 16*k16]^T over raw addresses (rows contiguous; strides in elements).
+    The 16 accumulators hold lanes of k; at the end a fold tree (15 adds) turns them into one vector of
+    the 16 dot products, instead of 16 horizontal sums."""
+    def codegen(context, builder, signature, args):
+        a_, lda_, w_, ldw_, k_, c_, ldc_ = args
+        fp, vp = _F32.as_pointer(), _V16.as_pointer()
+        ap, wp, cp = (builder.inttoptr(x, fp) for x in (a_, w_, c_))
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [_V16] * 3), "llvm.fma.v16f32")
+        slots = [cgutils.alloca_once(builder, _V16) for _ in range(NT * NT)]
+        for sl in slots:
+            builder.store(ir.Constant(_V16, [0.0] * 16), sl)
+        with cgutils.for_range(builder, k_) as loop:
+            off = builder.mul(loop.index, ir.Constant(_I64, 16))
+
+            def row(p, ld, r):
+                at = builder.add(builder.mul(ir.Constant(_I64, r), ld), off)
+                return builder.load(builder.bitcast(builder.gep(p, [at]), vp), align=4)
+            av = [row(ap, lda_, r) for r in range(NT)]
+            wv = [row(wp, ldw_, r) for r in range(NT)]
+            for i in range(NT):
+                for j in range(NT):
+                    sl = slots[i * NT + j]
+                    builder.store(builder.call(fma, [av[i], wv[j], builder.load(sl)]), sl)
+        vs = [builder.load(sl) for sl in slots]
+        half = 8
+        while len(vs) > 1:                     # 16 vectors -> 8 -> 4 -> 2 -> 1; lane t ends as accumulator t
+            vs = [_fold(builder, vs[2 * q], vs[2 * q + 1], half) for q in range(len(vs) // 2)]
+            half //= 2
+        for i in range(NT):
+            for j in range(NT):
+                at = builder.add(builder.mul(ir.Constant(_I64, i), ldc_), ir.Constant(_I64, j))
+                builder.store(builder.extract_element(vs[0], ir.Constant(ir.IntType(32), i * NT + j)),
+                              builder.gep(cp, [at]))
+        return context.get_dummy_value()
+    i64 = numba.types.int64
+    return numba.types.void(i64, i64, i64, i64, i64, i64, i64), codegen
+
+
+@jit
+def gemm_nt_block(a, w, out, r0, r1, c0, c1):
+    """out[r0:r1, c0:c1] = a[r0:r1] @ w[c0:c1].T for float32 with a's and w's rows contiguous and k a
+    multiple of 16.  Tiles of NT x NT; the rows and columns past the last whole tile are plain dot products."""
+    k = a.shape[1]
+    lda, ldw, ldc = a.strides[0] // 4, w.strides[0] // 4, out.strides[0] // 4
+    pa, pw, pc = a.ctypes.data, w.ctypes.data, out.ctypes.data
+    rt, ct = r0 + (r1 - r0) // NT * NT, c0 + (c1 - c0) // NT * NT
+    chunk = max(NT, NT_ROWS_L2 // max(k, 1) // NT * NT)
+    for i0 in range(r0, rt, chunk):
+        for j in range(c0, ct, NT):
+            for i in range(i0, min(i0 + chunk, rt), NT):
+                _nt_tile(pa + 4 * i * lda, lda, pw + 4 * j * ldw, ldw, k // 16, pc + 4 * (i * ldc + j), ldc)
+    for i in range(r0, r1):
+        for j in range(c0, c1):
+            if i >= rt or j >= ct:
+                s = np.float32(0)
+                for q in range(k):
+                    s += a[i, q] * w[j, q]
+                out[i, j] = s
+
+
 def fits(x, n):
     """Whether a product with ``n`` columns in ``x``'s dtype runs here (given unit column strides)."""
 
