@@ -9,8 +9,11 @@ of the contraction broadcasts MR elements of ``a`` against four vectors of ``b``
 for 10 loads.  Measured on that product: 105 GFLOP/s on one core, 206 on two (OpenBLAS: 80 and 154).
 
 ``b`` must have unit column stride (its rows are loaded as vectors) and ``n`` a multiple of 16; ``a``
-may have any strides, so a transposed operand is not copied.  Used only where the host has AVX-512
-(``AVAILABLE``): elsewhere LLVM splits the vectors and the accumulators no longer fit in registers.
+may have any strides, so a transposed operand is not copied.  ``gemm_nt_block`` is the dot-product form
+for ``a @ w.T`` with the rows of both contiguous (a transposed weight, which the kernel above could read
+only after a copy): 4x4 tiles of accumulators along k, folded into their 16 results at the end.  Used only
+where the host has AVX-512 (``AVAILABLE``): elsewhere LLVM splits the vectors and the accumulators no
+longer fit in registers.
 """
 from __future__ import annotations
 
