@@ -1,6 +1,6 @@
 """Where a Numba-backend training step spends its time: a per-kernel table (run on demand, never in CI).
 
-    python benchmarks/numba_profile.py [--only cnn,w2,w3,w4,w5,w6] [--reps 5] [--opt-level 2]
+    python benchmarks/numba_profile.py [--only cnn,w2f,w2,w3,w4,w5,w6] [--reps 5] [--opt-level 2]
 
 The steps of the benchmarks, profiled with ``Compiled.profile`` (what ``flowc profile`` prints for a
 function in a file; see ``flowc/backends/numba/profile.py`` for how the table is measured).
@@ -23,10 +23,6 @@ def _case(name: str, opt_level: int):
     import numba_compile
     if name == "cnn":
         return numba_compile._cnn_case(64, opt_level)[:2]
-    if name in ("w5", "w6"):
-        import bench
-        step, args = getattr(bench, name)("numba")[:2]
-        return step, args
     if name == "w3":
         return numba_compile._mlp_case((784, 10), 100, opt_level)[:2]
     if name == "w4":
@@ -36,7 +32,11 @@ def _case(name: str, opt_level: int):
         f = fc.jit(lambda z, y: fc.value_and_grad(lambda z: fc.nn.softmax_cross_entropy(z, y))(z),
                    backend="numba")
         return f, (rng.standard_normal((4096, 1000)).astype(np.float32), rng.integers(0, 1000, 4096))
-    raise SystemExit(f"unknown workload {name!r}; expected cnn, w2, w3, w4, w5 or w6")
+    import bench
+    names = {k.lower(): k for k in bench.WORKLOADS}
+    if name in names:                         # w0, w1, w2f, w5, w6: the benchmark's own function and inputs
+        return bench.build(names[name], "numba")[:2]
+    raise SystemExit(f"unknown workload {name!r}; expected cnn or one of {', '.join(bench.WORKLOADS).lower()}")
 
 
 def main(argv=None):
