@@ -109,6 +109,29 @@ def _jax_peer(peers: dict, jax, fn, *args) -> None:
     peers["jax"] = run
 
 
+def _torch_sgd_peers(peers: dict, torch, loss, params: dict, lr: float) -> None:
+    """torch eager and torch.compile peers of one SGD step on ``loss(params)`` (the loss is what is compiled)."""
+    def make(wrap):
+        loss_fn = wrap(loss)
+
+        def t_step():
+            q = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+            v = loss_fn(q)
+            grads = torch.autograd.grad(v, [q[k] for k in sorted(q)])
+            with torch.no_grad():
+                return [v.detach()] + [q[k] - lr * g for k, g in zip(sorted(q), grads)]
+        return t_step
+    _torch_peers(peers, torch, make)
+
+
+def _jax_sgd_peer(peers: dict, jax, loss, lr: float, params: dict, *args) -> None:
+    """A jax.jit peer of one SGD step on ``loss(params, *args)``."""
+    def j_step(p, *args):
+        v, g = jax.value_and_grad(loss)(p, *args)
+        return [v] + [p[k] - lr * g[k] for k in sorted(p)]
+    _jax_peer(peers, jax, j_step, params, *args)
+
+
 def _np(x) -> np.ndarray:
     """A host float64 copy of a numpy array, a torch tensor (any device), a jax array or a Numba device array."""
     if hasattr(x, "detach"):
@@ -282,17 +305,7 @@ def _mlp_workload(backend, sizes, batch, lr, **jit):
                     h = torch.relu(h)
             return torch.nn.functional.cross_entropy(h, ty)
 
-        def make(wrap):
-            loss_fn = wrap(t_loss)
-
-            def t_step():
-                q = {k: v.clone().requires_grad_(True) for k, v in tp.items()}
-                v = loss_fn(q)
-                grads = torch.autograd.grad(v, [q[k] for k in sorted(q)])
-                with torch.no_grad():
-                    return [v.detach()] + [q[k] - lr * g for k, g in zip(sorted(q), grads)]
-            return t_step
-        _torch_peers(peers, torch, make)
+        _torch_sgd_peers(peers, torch, t_loss, tp, lr)
     if jax := _jax():
         jnp = jax.numpy
 
@@ -303,11 +316,7 @@ def _mlp_workload(backend, sizes, batch, lr, **jit):
                 if i < n - 1:
                     h = jax.nn.relu(h)
             return jnp.mean(jax.nn.logsumexp(h, axis=1) - jnp.take_along_axis(h, y[:, None], 1)[:, 0])
-
-        def j_step(p, x, y):
-            v, g = jax.value_and_grad(j_loss)(p, x, y)
-            return [v] + [p[k] - lr * g[k] for k in sorted(p)]
-        _jax_peer(peers, jax, j_step, p, x, y)
+        _jax_sgd_peer(peers, jax, j_loss, lr, p, x, y)
     return step, (p, x, y), peers, {"flops": 6 * batch * sum(a * b for a, b in zip(sizes, sizes[1:]))}
 
 
@@ -352,17 +361,7 @@ def w5(backend, **jit):
             h = F.relu(h.reshape(64, -1) @ q["f1"] + q["bf1"])
             return F.cross_entropy(h @ q["f2"] + q["bf2"], ty)
 
-        def make(wrap):
-            loss_fn = wrap(t_loss)
-
-            def t_step():
-                q = {k: v.clone().requires_grad_(True) for k, v in tp.items()}
-                v = loss_fn(q)
-                grads = torch.autograd.grad(v, [q[k] for k in sorted(q)])
-                with torch.no_grad():
-                    return [v.detach()] + [q[k] - 0.01 * g for k, g in zip(sorted(q), grads)]
-            return t_step
-        _torch_peers(peers, torch, make)
+        _torch_sgd_peers(peers, torch, t_loss, tp, 0.01)
     if jax := _jax():
         jnp = jax.numpy
 
@@ -374,11 +373,7 @@ def w5(backend, **jit):
             h = jax.nn.relu(h.reshape(64, -1) @ q["f1"] + q["bf1"])
             z = h @ q["f2"] + q["bf2"]
             return jnp.mean(jax.nn.logsumexp(z, axis=1) - jnp.take_along_axis(z, y[:, None], 1)[:, 0])
-
-        def j_step(q, x, y):
-            v, g = jax.value_and_grad(j_loss)(q, x, y)
-            return [v] + [q[k] - 0.01 * g[k] for k in sorted(q)]
-        _jax_peer(peers, jax, j_step, p, x, y)
+        _jax_sgd_peer(peers, jax, j_loss, 0.01, p, x, y)
     return step, (p, x, y), peers, {"flops": 5.25e9}
 
 
