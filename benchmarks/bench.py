@@ -132,6 +132,21 @@ def _jax_sgd_peer(peers: dict, jax, loss, lr: float, params: dict, *args) -> Non
     _jax_peer(peers, jax, j_step, params, *args)
 
 
+def _jax_xent(jax, z, y):
+    """Mean softmax cross-entropy of logits z [N, C] at integer labels y [N], in jax."""
+    jnp = jax.numpy
+    return jnp.mean(jax.nn.logsumexp(z, axis=1) - jnp.take_along_axis(z, y[:, None], 1)[:, 0])
+
+
+def _mlp_logits(h, p: dict, n: int, relu):
+    """The MLP's logits in any array library with ``@`` and ``+`` (flowc, torch, jax): n dense layers."""
+    for i in range(n):
+        h = h @ p[f"w{i}"] + p[f"b{i}"]
+        if i < n - 1:
+            h = relu(h)
+    return h
+
+
 def _np(x) -> np.ndarray:
     """A host float64 copy of a numpy array, a torch tensor (any device), a jax array or a Numba device array."""
     if hasattr(x, "detach"):
@@ -204,9 +219,7 @@ def w2f(backend):
     if torch := _torch():
         _torch_fn_peers(peers, torch, torch.nn.functional.cross_entropy, logits, labels)
     if jax := _jax():
-        jnp = jax.numpy
-        _jax_peer(peers, jax, lambda z, y: jnp.mean(jax.nn.logsumexp(z, axis=1)
-                                                    - jnp.take_along_axis(z, y[:, None], 1)[:, 0]), logits, labels)
+        _jax_peer(peers, jax, lambda z, y: _jax_xent(jax, z, y), logits, labels)
     return f, (logits, labels), peers, {}
 
 
@@ -239,9 +252,7 @@ def w2(backend):
             return t_vg
         _torch_peers(peers, torch, make)
     if jax := _jax():
-        def j_loss(z, y):
-            return jax.numpy.mean(jax.nn.logsumexp(z, axis=1) - jax.numpy.take_along_axis(z, y[:, None], 1)[:, 0])
-        _jax_peer(peers, jax, jax.value_and_grad(j_loss), logits, labels)
+        _jax_peer(peers, jax, jax.value_and_grad(lambda z, y: _jax_xent(jax, z, y)), logits, labels)
     return f, (logits, labels), peers, {}
 
 
@@ -258,12 +269,7 @@ def _mlp_workload(backend, sizes, batch, lr, **jit):
     y = RNG.integers(0, sizes[-1], batch)
 
     def loss(p, x, y):
-        h = x
-        for i in range(n):
-            h = h @ p[f"w{i}"] + p[f"b{i}"]
-            if i < n - 1:
-                h = fc.nn.relu(h)
-        return fc.nn.softmax_cross_entropy(h, y)
+        return fc.nn.softmax_cross_entropy(_mlp_logits(x, p, n, fc.nn.relu), y)
 
     @fc.jit(backend=backend, opt_level=2, **jit)
     def step(p, x, y):
@@ -298,24 +304,12 @@ def _mlp_workload(backend, sizes, batch, lr, **jit):
         tx, ty = torch.from_numpy(x).to(TORCH_DEVICE), torch.from_numpy(y).to(TORCH_DEVICE)
 
         def t_loss(tp):
-            h = tx
-            for i in range(n):
-                h = h @ tp[f"w{i}"] + tp[f"b{i}"]
-                if i < n - 1:
-                    h = torch.relu(h)
-            return torch.nn.functional.cross_entropy(h, ty)
+            return torch.nn.functional.cross_entropy(_mlp_logits(tx, tp, n, torch.relu), ty)
 
         _torch_sgd_peers(peers, torch, t_loss, tp, lr)
     if jax := _jax():
-        jnp = jax.numpy
-
         def j_loss(p, x, y):
-            h = x
-            for i in range(n):
-                h = h @ p[f"w{i}"] + p[f"b{i}"]
-                if i < n - 1:
-                    h = jax.nn.relu(h)
-            return jnp.mean(jax.nn.logsumexp(h, axis=1) - jnp.take_along_axis(h, y[:, None], 1)[:, 0])
+            return _jax_xent(jax, _mlp_logits(x, p, n, jax.nn.relu), y)
         _jax_sgd_peer(peers, jax, j_loss, lr, p, x, y)
     return step, (p, x, y), peers, {"flops": 6 * batch * sum(a * b for a, b in zip(sizes, sizes[1:]))}
 
@@ -363,16 +357,13 @@ def w5(backend, **jit):
 
         _torch_sgd_peers(peers, torch, t_loss, tp, 0.01)
     if jax := _jax():
-        jnp = jax.numpy
-
         def j_loss(q, x, y):
             h = x.reshape(-1, 1, 28, 28)
             for c, b in (("c1", "b1"), ("c2", "b2")):
                 h = jax.nn.relu(_jax_conv(jax, h, q[c], 1, 2) + q[b][None, :, None, None])
                 h = _jax_max_pool(jax, h, 2, 2)
             h = jax.nn.relu(h.reshape(64, -1) @ q["f1"] + q["bf1"])
-            z = h @ q["f2"] + q["bf2"]
-            return jnp.mean(jax.nn.logsumexp(z, axis=1) - jnp.take_along_axis(z, y[:, None], 1)[:, 0])
+            return _jax_xent(jax, h @ q["f2"] + q["bf2"], y)
         _jax_sgd_peer(peers, jax, j_loss, 0.01, p, x, y)
     return step, (p, x, y), peers, {"flops": 5.25e9}
 

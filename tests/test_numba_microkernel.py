@@ -21,6 +21,15 @@ def _strided(x, kind):
     return np.ascontiguousarray(x)
 
 
+def _assert_block(out, want, block, k):
+    """out matches want inside the block (float32 tolerance over a k-term sum) and is nan (unwritten) outside."""
+    r0, r1, c0, c1 = block
+    np.testing.assert_allclose(out[r0:r1, c0:c1], want[r0:r1, c0:c1], rtol=1e-4, atol=1e-4 * np.sqrt(k))
+    outside = np.ones(out.shape, bool)
+    outside[r0:r1, c0:c1] = False
+    assert np.isnan(out[outside]).all()
+
+
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(0, 20), k=st.sampled_from([1, 2, 7, 64, microkernel.KC + 3]),
        n=st.sampled_from([16, 32, 48, 64, 80, 144]), la=st.sampled_from(["C", "F", "padded"]),
@@ -40,11 +49,7 @@ def test_block_of_the_product_matches_numpy(m, k, n, la, lb, lc, seed, data):
     A, B = _strided(a, la), _strided(b, lb)
     out = _strided(np.full((m, n), np.nan, np.float32), lc)
     microkernel.gemm_block(A, B, out, r0, r1, c0, c1)
-    want = a.astype(np.float64) @ b.astype(np.float64)
-    np.testing.assert_allclose(out[r0:r1, c0:c1], want[r0:r1, c0:c1], rtol=1e-4, atol=1e-4 * np.sqrt(k))
-    outside = np.ones((m, n), bool)
-    outside[r0:r1, c0:c1] = False
-    assert np.isnan(out[outside]).all()
+    _assert_block(out, a.astype(np.float64) @ b.astype(np.float64), (r0, r1, c0, c1), k)
     np.testing.assert_array_equal(A, a), np.testing.assert_array_equal(B, b)
 
 
@@ -90,11 +95,7 @@ def test_nt_block_of_a_times_w_transposed_matches_numpy(m, k, n, la, lw, seed, d
     A, W = _strided(a, la), _strided(w, lw)
     out = np.full((m, n), np.nan, np.float32)
     microkernel.gemm_nt_block(A, W, out, r0, r1, c0, c1)
-    want = a.astype(np.float64) @ w.astype(np.float64).T
-    np.testing.assert_allclose(out[r0:r1, c0:c1], want[r0:r1, c0:c1], rtol=1e-4, atol=1e-4 * np.sqrt(k))
-    outside = np.ones((m, n), bool)
-    outside[r0:r1, c0:c1] = False
-    assert np.isnan(out[outside]).all()
+    _assert_block(out, a.astype(np.float64) @ w.astype(np.float64).T, (r0, r1, c0, c1), k)
     np.testing.assert_array_equal(A, a), np.testing.assert_array_equal(W, w)
 
 
