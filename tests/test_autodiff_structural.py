@@ -79,3 +79,17 @@ def test_take_and_scatter_add_gradients():
     check_vjp(f, [np.random.default_rng(0).normal(size=(2, 3)), idx], wrt=[0])
     g = build(lambda b, i, u: b("scatter_add", i, u, axis=0, size=4), (int64, (3,)), (float64, (3, 2)))
     check_vjp(g, [np.array([0, 3, 0]), np.random.default_rng(1).normal(size=(3, 2))], wrt=[1])
+
+
+def test_pick_gradient_lands_at_the_picked_index_and_nowhere_for_out_of_range():
+    f = build(lambda b, x, i: b("pick", x, i), (float64, (3, 2, 4)), (int64, (3, 2)))
+    idx = np.array([[3, 0], [-1, 2], [4, 3]], np.int64)
+    x = np.random.default_rng(2).normal(size=(3, 2, 4))
+    check_vjp(f, [x, idx], wrt=[0])
+    ct = np.arange(1.0, 7.0).reshape(3, 2)
+    _, dx = reference.run(vjp_function(f, [0]), x, idx, ct)
+    want = np.zeros_like(x)
+    for r, c in np.ndindex(3, 2):
+        if 0 <= idx[r, c] < 4:
+            want[r, c, idx[r, c]] = ct[r, c]
+    np.testing.assert_array_equal(dx, want)

@@ -262,7 +262,7 @@ def test_reduce_region_with_ops_after_the_reduction_is_one_kernel(n):
 @pytest.mark.parametrize("axis", [1, 0])
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_rows_and_strided_columns_match_reference(axis, log, n):
-    """Row maxima run in 4 lanes that may skip nan; nan and inf - inf still reach every output of their row."""
+    """Row maxima run in vector lanes that may skip nan; nan and inf - inf still reach every output of their row."""
     x = np.random.default_rng(1).normal(size=(9, n)).astype(np.float32) * 30
     x[2, :] = -np.inf
     x[3, min(5, n - 1)] = np.nan

@@ -230,6 +230,35 @@ def test_take_symbolic_and_errors():
                                                                             ("i32", [3]), axis=0)
 
 
+# -- pick -------------------------------------------------------------------------------------
+@given(shape=shapes, seed=seeds, idtype=st.sampled_from([np.int32, np.int64]))
+def test_pick_is_the_one_hot_sum_over_the_last_axis(shape, seed, idtype):
+    """x[..., idx] where idx is in range, else 0: exactly sum(one_hot(idx) * x, -1) on finite x."""
+    rng = np.random.default_rng(seed)
+    x, n = rand(shape, seed), shape[-1]
+    idx = rng.integers(-2, n + 2, size=shape[:-1]).astype(idtype)
+    got = apply("pick", x, idx)
+    assert got.dtype == x.dtype and got.shape == shape[:-1]
+    np.testing.assert_array_equal(got, ((idx[..., None] == np.arange(n)) * x).sum(-1))
+
+
+def test_pick_reads_only_the_picked_element():
+    """An inf or nan elsewhere in the row does not reach the result (a one-hot product would give nan)."""
+    x = np.array([[np.inf, 2.0, np.nan], [1.0, -np.inf, 3.0]], np.float32)
+    np.testing.assert_array_equal(apply("pick", x, np.array([1, 3])), [2.0, 0.0])
+    np.testing.assert_array_equal(apply("pick", np.zeros((2, 0), np.float64), np.array([0, -1])), [0.0, 0.0])
+
+
+def test_pick_types():
+    assert result_type("pick", ("f32", ["B", 10]), ("i64", ["B"])) == "f32[B]"
+    assert result_type("pick", ("i32", [2, 3, 4]), ("i32", [2, 3])) == "i32[2,3]"
+    assert "indices must be i32 or i64, got f32[2]" in type_error("pick", ("f32", [2, 5]), ("f32", [2]))
+    assert "must have the shape of f32[2,5] without its last axis" in type_error("pick", ("f32", [2, 5]),
+                                                                                 ("i64", [2, 1]))
+    assert "indices and x dims 3 and 2 differ" in type_error("pick", ("f32", [2, 5]), ("i64", [3]))
+    assert "pick needs a numeric x of rank >= 1" in type_error("pick", ("f32", []), ("i64", []))
+
+
 # -- one_hot ----------------------------------------------------------------------------------
 @given(ishape=st.lists(st.integers(0, 3), max_size=3).map(tuple), depth=st.integers(0, 5), seed=seeds,
        dtype=st.sampled_from(["f32", "i32", "bool", "f16"]))

@@ -191,6 +191,14 @@ def take(out, x, idx, m, n, inner):
 
 
 @cuda.jit
+def pick(out, x, idx, n):
+    """x viewed as [out.size, n]: out[o] = x[o, idx[o]], 0 where idx[o] is outside [0, n)."""
+    for o in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        j = idx[o]
+        out[o] = x[o * n + j] if 0 <= j < n else 0
+
+
+@cuda.jit
 def one_hot(out, idx, depth):
     for flat in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         out[flat] = 1 if idx[flat // depth] == flat % depth else 0

@@ -17,9 +17,13 @@ never; see ``codegen.parallel_mode``).  Image ops run in NHWC (``PREFERRED_LAYOU
 """
 from __future__ import annotations
 
-from . import lower  # noqa: F401  (registers every lowering rule)
-from .codegen import NumbaLoweringError, generate, rules
-from .compiler import Compiled, NumbaBackendBug, compile
+from . import target
+
+VECTORS = target.configure()    # before anything compiles: the machine's full vector width (see .target)
+
+from . import lower  # noqa: F401,E402  (registers every lowering rule)
+from .codegen import NumbaLoweringError, generate, rules  # noqa: E402
+from .compiler import Compiled, NumbaBackendBug, compile  # noqa: E402
 
 PREFERRED_LAYOUT = "NHWC"   # for the layout pass
 

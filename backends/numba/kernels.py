@@ -23,6 +23,7 @@ from .image import (avg_pool2d_grad_nhwc, avg_pool2d_nhwc, conv2d_filter_grad_nh
                     conv2d_input_grad_nhwc, conv2d_nhwc, lrn_grad_nhwc, lrn_nhwc, max_pool2d_grad_nhwc,
                     max_pool2d_nhwc)
 from .runtime import _JIT, add_any_order, advise, jit, returns  # noqa: F401 (advise, add_any_order: program helpers)
+from .vector import max_skip_nan
 
 # -- matmul ---------------------------------------------------------------------------------------
 
@@ -93,36 +94,12 @@ def _sum_f64(row):
 
 
 @jit
-def _max_lanes(row):
-    """Max of a non-empty contiguous row in 4 independent branch-free lanes.  It may skip nan: softmax
-    does not care, since a nan (or an inf - inf) reaches the row's sum and makes every output nan anyway,
-    as numpy's max-first formula does."""
-    n = row.shape[0]
-    m0 = m1 = m2 = m3 = row[0]
-    k = 0
-    while k + 4 <= n:
-        a, b, c, d = row[k], row[k + 1], row[k + 2], row[k + 3]
-        m0 = a if a > m0 else m0
-        m1 = b if b > m1 else m1
-        m2 = c if c > m2 else m2
-        m3 = d if d > m3 else m3
-        k += 4
-    while k < n:
-        v = row[k]
-        m0 = v if v > m0 else m0
-        k += 1
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    return m2 if m2 > m0 else m0
-
-
-@jit
 def _softmax_row(row, out, log):
     """softmax / log_softmax of one contiguous row: max, then a vectorizable exp pass, a sum, a scale pass."""
     n = row.shape[0]
     if n == 0:
         return
-    m = _max_lanes(row)
+    m = max_skip_nan(row)
     for k in range(n):
         out[k] = fast_exp_nonpos(row[k] - m)     # <= 0, or nan (a nan row, or an inf max)
     s = _sum_f64(out)
@@ -181,7 +158,7 @@ def _logsumexp_row(row, tmp):
     n = row.shape[0]
     if n == 0:
         return -np.inf
-    m = row.dtype.type(_max_lanes(row))
+    m = row.dtype.type(max_skip_nan(row))
     if m > -np.inf and m < np.inf:
         for k in range(n):
             tmp[k] = fast_exp_nonpos(row[k] - m)

@@ -61,6 +61,15 @@ def _take(x, indices, axis):
     return np.take(x, fix_indices(indices, n), axis=axis)
 
 
+@impls.register("pick")
+def _pick(x, indices):
+    n = x.shape[-1]
+    idx = indices.astype(np.int64)
+    inside = (idx >= 0) & (idx < n)
+    got = np.take_along_axis(x, np.where(inside, idx, 0)[..., None], axis=-1)[..., 0] if n else np.zeros(idx.shape, x.dtype)
+    return np.where(inside, got, np.zeros((), x.dtype))
+
+
 @impls.register("one_hot")
 def _one_hot(indices, depth, dtype):
     return (indices[..., None] == np.arange(depth)).astype(dtype.np)

@@ -97,6 +97,14 @@ def _take(g, op, ct):
     return [g("scatter_add", idx, ct, axis=axis, size=x.type.shape[axis]), None]
 
 
+@grad_rules.register("pick")
+def _pick(g, op, ct):
+    """The cotangent lands where the index picked: one_hot(indices) * ct (an out-of-range index nowhere)."""
+    x, idx = op.operands
+    hot = g("one_hot", idx, depth=x.type.shape[-1], dtype=x.type.dtype)
+    return [g("mul", hot, g("expand_dims", ct, axes=(x.type.ndim - 1,))), None]
+
+
 @grad_rules.register("scatter_add")
 def _scatter_add(g, op, ct):
     idx, _ = op.operands

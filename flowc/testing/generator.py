@@ -303,7 +303,7 @@ class _Gen:
         self.add(v, m)
 
     def step_gather(self):
-        name = self.choice(["take", "one_hot", "scatter_add"])
+        name = self.choice(["take", "pick", "one_hot", "scatter_add"])
         if name == "take":
             x = self.pick(lambda v: v.type.ndim >= 1 and all(isinstance(d, int) and d > 0 for d in v.type.shape[:1]))
             if x is None:
@@ -313,6 +313,14 @@ class _Gen:
             shape = tuple(int(d) for d in self.rng.integers(1, 4, int(self.rng.integers(0, 3))))
             idx = self.const(DTYPES[self.choice(["i32", "i64"])], shape, -n - 1, n + 1)
             self.add(self.op("take", x, idx, axis=axis), self.mag(x))
+        elif name == "pick":
+            x = self.pick(lambda v: v.type.ndim >= 1 and not v.type.dtype.is_bool
+                          and all(isinstance(d, int) for d in v.type.shape))
+            if x is None:
+                return
+            n = x.type.shape[-1]
+            idx = self.const(DTYPES[self.choice(["i32", "i64"])], x.type.shape[:-1], -1, n + 1)
+            self.add(self.op("pick", x, idx), self.mag(x))
         elif name == "one_hot":
             idx = self.pick(lambda v: v.type.dtype.name in ("i32", "i64"))
             if idx is None or self.coin(0.3):

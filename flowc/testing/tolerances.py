@@ -26,7 +26,7 @@ TRANSCENDENTAL = frozenset({
     "local_response_norm", "random_normal", "random_uniform", "div"})
 MOVES_DATA = frozenset({
     "reshape", "transpose", "broadcast_to", "expand_dims", "squeeze", "concatenate", "pad", "slice", "take",
-    "one_hot", "constant", "iota", "select", "neg", "abs", "sign", "relu", "floor", "ceil", "maximum",
+    "pick", "one_hot", "constant", "iota", "select", "neg", "abs", "sign", "relu", "floor", "ceil", "maximum",
     "minimum", "max_pool2d", "reduce_max", "reduce_min", "argmax", "argmin", "random_bits", "random_split",
     "random_bernoulli", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not"})
 ACCUMULATE = frozenset({

@@ -1,4 +1,4 @@
-"""Shape ops: reshape, transpose, broadcast_to, expand/squeeze, concatenate, pad, slice, take, one_hot, scatter_add.
+"""Shape ops: reshape, transpose, broadcast_to, expand/squeeze, concatenate, pad, slice, take, pick, one_hot, scatter_add.
 
 Attributes are canonical (axes non-negative and sorted): the type rules reject any
 other spelling instead of fixing it, so one op has exactly one text form and passes
@@ -193,6 +193,20 @@ def _one_hot(indices: TensorType, depth, dtype) -> TensorType:
     if depth < 0:
         raise TypeError_(f"depth {depth} must be non-negative")
     return TensorType(dtype, indices.shape + (depth,))
+
+
+@defop("pick", arity=2, traits=("pure",),
+       doc="result[...] = x[..., indices[...]] along the last axis; out-of-range (incl. negative) indices give 0, "
+           "as sum(one_hot(indices) * x, -1) does: the label's logit of a cross-entropy, read without a pass "
+           "over the row")
+def _pick(x: TensorType, indices: TensorType) -> TensorType:
+    need_index_dtype(indices)
+    if x.ndim == 0 or x.dtype.is_bool:
+        raise TypeError_(f"pick needs a numeric x of rank >= 1, got {x}")
+    if indices.ndim != x.ndim - 1:
+        raise TypeError_(f"indices {indices} must have the shape of {x} without its last axis")
+    shape = tuple(unify_dim(a, b, "indices and x dims") for a, b in zip(indices.shape, x.shape[:-1]))
+    return TensorType(x.dtype, shape)
 
 
 @defop("scatter_add", arity=2, attrs={"axis": Attr("int"), "size": Attr("dim")}, traits=("pure",),

@@ -1,6 +1,6 @@
 """Shape ops.  reshape/expand_dims/squeeze are free (a view of the contiguous buffer); transpose,
 broadcast_to, slice and pad are the one ``gather`` kernel with per-axis (start, step, stride, limit);
-concatenate places each operand with ``place``; take/one_hot/scatter_add have their own kernels."""
+concatenate places each operand with ``place``; take/pick/one_hot/scatter_add have their own kernels."""
 from __future__ import annotations
 
 import numpy as np
@@ -126,6 +126,20 @@ def _take(ctx, op):
                 raise RuntimeInputError(f"take from axis {axis}, which is empty")
             _, inner = _split(x.shape, axis)
             launch(kernels.take, out.size, flat(out), flat(x), flat(idx), idx.size, x.shape[axis], inner)
+        return out
+    return run
+
+
+@rules.register("pick")
+def _pick(ctx, op):
+    t = op.result.type
+
+    def run(args, env):
+        x, idx = args
+        out = empty(resolve(t.shape, env), t.dtype.np)
+        if out.size:
+            n = x.shape[len(x.shape) - 1]     # the simulator's shapes take no index from the end
+            launch(kernels.pick, out.size, flat(out), flat(x), flat(idx), n)
         return out
     return run
 

@@ -127,6 +127,20 @@ def _take(e, op):
     return out
 
 
+@rules.register("pick")
+def _pick(e, op):
+    (xv, iv), t = op.operands, op.result.type
+    x = e.arr(xv)
+    out = e.alloc(op.result)
+    n = e.dim(xv.type.shape[-1])
+    with e.loops(t.shape) as idx:
+        j = e.fresh("j")
+        e.emit(f"{j} = np.int64({e.at(iv, idx)})")
+        picked = f"{x}{e.sub(list(idx) + [j])} if 0 <= {j} < {n} else 0"
+        e.emit(f"{out}{e.sub(idx)} = {e.typed(picked, t.dtype)}")
+    return out
+
+
 @rules.register("one_hot")
 def _one_hot(e, op):
     (iv,), t = op.operands, op.result.type
