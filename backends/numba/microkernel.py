@@ -108,21 +108,49 @@ def _tile(pa, rsa, csa, pb, ldb, k, pc, ldc, acc, width):
 
 
 @jit
-def _tiles(pa, rsa, csa, pb, ldb, pc, ldc, k, ntiles, c0, c1):
-    """``ntiles`` tiles of MR rows from pa/pc, columns c0:c1, over contraction blocks of KC."""
+def _pack(b, k0, kk, j0, j1, buf, at):
+    """b[k0:k0+kk, j0:j1] into buf[at:] as a [kk, NR] panel (columns past j1 - j0 are left unread).
+
+    Why: read in place, b's rows are ldb apart (4 KB for a 1024-wide weight), so each step of the k loop
+    touches a new page and the same few L1 sets; a contiguous panel streams.  Measured on one thread,
+    interleaved with the unpacked kernel, three runs: [128,1024]x[1024,1024] 70-80 -> 98-118 GFLOP/s, W4's
+    weight gradient [1024,128]x[128,1024] 111-121 -> 141-170; convolution-shaped products within the noise
+    (+-10%).  Packing a's tiles as well lost: a scalar copy per tile cost up to a third of the
+    [12544,800]x[800,64] convolution product."""
+    for r in range(kk):
+        row = b[k0 + r]
+        base = at + r * NR
+        for c in range(j1 - j0):
+            buf[base + c] = row[j0 + c]
+
+
+@jit
+def _tiles(pa, rsa, csa, b, pc, ldc, k, ntiles, c0, c1, buf, pad, pres):
+    """``ntiles`` tiles of MR rows from pa/pc, columns c0:c1, over contraction blocks of KC; b's blocks packed
+    into ``buf``.  ``pad`` (when it has rows) is one more tile: the last rows of a, zero-padded to MR, with
+    results at ``pres``."""
+    rest = pad.shape[0] > 0
     for k0 in range(0, k, KC):
         kk = min(KC, k - k0)
         acc = 1 if k0 > 0 else 0
-        if kk * (c1 - c0) <= B_RESIDENT:        # all of b's block stays in L2: each tile of a is read once
-            for t in range(ntiles):
-                for j0 in range(c0, c1, NR):
-                    _tile(pa + 4 * (t * MR * rsa + k0 * csa), rsa, csa, pb + 4 * (k0 * ldb + j0), ldb, kk,
-                          pc + 4 * (t * MR * ldc + j0), ldc, acc, min(NR, c1 - j0))
-        else:                                   # one column panel of b's block at a time stays in L2
-            for j0 in range(c0, c1, NR):
-                for t in range(ntiles):
-                    _tile(pa + 4 * (t * MR * rsa + k0 * csa), rsa, csa, pb + 4 * (k0 * ldb + j0), ldb, kk,
-                          pc + 4 * (t * MR * ldc + j0), ldc, acc, min(NR, c1 - j0))
+        npan = (c1 - c0 + NR - 1) // NR
+        whole = kk * npan * NR <= B_RESIDENT     # all of b's block stays in L2: each tile of a is read once
+        if whole:
+            for q in range(npan):
+                _pack(b, k0, kk, c0 + q * NR, min(c1, c0 + (q + 1) * NR), buf, q * kk * NR)
+        for q in range(1 if whole else npan):
+            if not whole:                          # one panel at a time stays in L2 across the tiles of a
+                _pack(b, k0, kk, c0 + q * NR, min(c1, c0 + (q + 1) * NR), buf, 0)
+            for t in range(ntiles + (1 if rest else 0)):
+                if t < ntiles:
+                    ta, tc, ld, ra, ca = pa + 4 * (t * MR * rsa + k0 * csa), pc + 4 * t * MR * ldc, ldc, rsa, csa
+                else:                              # the rest's results are addressed from column c0
+                    ta, tc, ld, ra, ca = pad.ctypes.data + 4 * k0, pres - 4 * c0, c1 - c0, k, 1
+                p0, p1 = (0, npan) if whole else (q, q + 1)
+                for p in range(p0, p1):
+                    j0 = c0 + p * NR
+                    _tile(ta, ra, ca, buf.ctypes.data + 4 * (p - q) * kk * NR, NR, kk, tc + 4 * j0, ld, acc,
+                          min(NR, c1 - j0))
 
 
 @jit
@@ -131,21 +159,21 @@ def gemm_block(a, b, out, r0, r1, c0, c1):
     stride.  A last tile of fewer than MR rows runs on a zero-padded copy of its rows."""
     k = a.shape[1]
     rsa, csa = a.strides[0] // 4, a.strides[1] // 4
-    ldb, ldc = b.strides[0] // 4, out.strides[0] // 4
+    ldc = out.strides[0] // 4
     full = (r1 - r0) // MR
-    _tiles(a.ctypes.data + 4 * r0 * rsa, rsa, csa, b.ctypes.data, ldb, out.ctypes.data + 4 * r0 * ldc, ldc,
-           k, full, c0, c1)
     rest = r0 + full * MR
-    if rest < r1:
-        pad = np.zeros((MR, k), np.float32)
-        for r in range(r1 - rest):
-            for q in range(k):
-                pad[r, q] = a[rest + r, q]
-        res = np.empty((MR, c1 - c0), np.float32)      # addressed from column c0, like out
-        _tiles(pad.ctypes.data, k, 1, b.ctypes.data, ldb, res.ctypes.data - 4 * c0, c1 - c0, k, 1, c0, c1)
-        for r in range(r1 - rest):
-            for q in range(c1 - c0):
-                out[rest + r, c0 + q] = res[r, q]
+    nrest = r1 - rest
+    pad = np.zeros((MR if nrest else 0, k), np.float32)
+    for r in range(nrest):
+        for q in range(k):
+            pad[r, q] = a[rest + r, q]
+    res = np.empty((MR if nrest else 0, c1 - c0), np.float32)
+    buf = np.empty(max(B_RESIDENT, KC * NR), np.float32)
+    _tiles(a.ctypes.data + 4 * r0 * rsa, rsa, csa, b, out.ctypes.data + 4 * r0 * ldc, ldc, k, full, c0, c1, buf,
+           pad, res.ctypes.data)
+    for r in range(nrest):
+        for q in range(c1 - c0):
+            out[rest + r, c0 + q] = res[r, q]
 
 
 # -- a @ w.T with both operands' rows contiguous (the backward pass's input gradient d @ W^T) ------------
