@@ -412,3 +412,22 @@ def test_constant_broadcast_joins_its_users_kernel():
     want = fc.jit(fc.grad(loss), backend="reference", opt_level=2)(p)
     for k, g in fast(p).items():
         np.testing.assert_allclose(g, want[k], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [5, 1000, 2500])
+def test_logsumexp_rows_sum_in_blocks_within_two_ulp_of_float64(n):
+    """Rows longer than EXP_SUM_BLOCK sum block by block (float32 partials, float64 total); every row agrees with a
+    float64 logsumexp to float32 precision, and inf/-inf/nan rows keep their meaning."""
+    x = np.random.default_rng(n).normal(size=(6, n)).astype(np.float32) * 20
+    x[1, :] = -np.inf
+    x[2, n // 2] = np.inf
+    x[3, -1] = np.nan
+    f = fc.jit(lambda x: fc.nn.logsumexp(x, axis=1), backend="numba")
+    got = f(x)
+    x64 = x.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.max(np.where(np.isnan(x64), -np.inf, x64), axis=1, keepdims=True)
+        want = (np.log(np.exp(x64 - np.where(np.isfinite(m), m, 0)).sum(1)) + np.where(np.isfinite(m), m, 0)[:, 0])
+    want[1], want[2], want[3] = -np.inf, np.inf, np.nan
+    np.testing.assert_allclose(got[[0, 4, 5]], want[[0, 4, 5]].astype(np.float32), rtol=2.5e-7, atol=0)
+    np.testing.assert_array_equal(got[1:4], want[1:4].astype(np.float32))
