@@ -8,8 +8,9 @@ vector registers (``<16 x float>``, written as LLVM IR: Numba's loops do not reg
 of the contraction broadcasts MR elements of ``a`` against four vectors of ``b``: 24 fused multiply-adds
 for 10 loads.  Measured on that product: 105 GFLOP/s on one core, 206 on two (OpenBLAS: 80 and 154).
 
-``b`` must have unit column stride (its rows are loaded as vectors) and ``n`` a multiple of 16; ``a``
-may have any strides, so a transposed operand is not copied.  ``gemm_nt_block`` is the dot-product form
+``b`` must have unit column stride and ``n`` a multiple of 16: each contraction block of it is copied
+into contiguous [KC, 64] panels first (``_pack``); ``a`` may have any strides, so a transposed operand is
+not copied.  ``gemm_nt_block`` is the dot-product form
 for ``a @ w.T`` with the rows of both contiguous (a transposed weight, which the kernel above could read
 only after a copy): 4x4 tiles of accumulators along k, folded into their 16 results at the end.  Used only
 where the host has AVX-512 (``AVAILABLE``): elsewhere LLVM splits the vectors and the accumulators no
@@ -168,7 +169,7 @@ def gemm_block(a, b, out, r0, r1, c0, c1):
         for q in range(k):
             pad[r, q] = a[rest + r, q]
     res = np.empty((MR if nrest else 0, c1 - c0), np.float32)
-    buf = np.empty(max(B_RESIDENT, KC * NR), np.float32)
+    buf = np.empty(min(B_RESIDENT, min(KC, k) * ((c1 - c0 + NR - 1) // NR) * NR), np.float32)   # what _tiles packs
     _tiles(a.ctypes.data + 4 * r0 * rsa, rsa, csa, b, out.ctypes.data + 4 * r0 * ldc, ldc, k, full, c0, c1, buf,
            pad, res.ctypes.data)
     for r in range(nrest):
