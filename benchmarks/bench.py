@@ -54,7 +54,14 @@ def timeit(fn, reps: int, warmup: int = 2) -> float:
     return statistics.median(times)
 
 
+# False in the main process when peers run in processes of their own: torch and jax are then never imported
+# beside flowc (flowc compiles without its forked workers where JAX is loaded: backends/numba/workers.py).
+_FOREIGN = True
+
+
 def _torch():
+    if not _FOREIGN:
+        return None
     try:
         import torch
         torch.set_num_threads(int(os.environ.get("FLOWC_NUM_THREADS", os.cpu_count() or 1)))
@@ -64,6 +71,8 @@ def _torch():
 
 
 def _jax():
+    if not _FOREIGN:
+        return None
     try:
         import jax
         return jax
@@ -458,6 +467,15 @@ def _worker(spec: str, reps: int, out_dir: str) -> None:
         json.dump({"first": first, "median": t}, fh)
 
 
+def _peer_names(name: str) -> list[str]:
+    """The peers workload ``name`` has where torch and jax are installed, listed by a process of its own."""
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--list-peers", name], capture_output=True,
+                          text=True)
+    if proc.returncode:
+        raise RuntimeError(f"listing {name}'s peers failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def _peer_elsewhere(name: str, peer: str, reps: int):
     """(result, first call s, median s) of a peer measured in a process of its own: torch.compile's compile
     workers, started in the background, slowed the next workload's flowc run 2x in one process."""
@@ -489,9 +507,14 @@ def main(argv=None):
                     help="run the peers in this process (faster; their threads may slow what runs after them)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--list-peers", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         return _worker(args.worker, args.reps, args.out)
+    if args.list_peers:
+        return print(json.dumps(list(build(args.list_peers, "reference")[2])))
+    global _FOREIGN
+    _FOREIGN = args.same_process
     chosen = set(args.peers.split(","))
     print(f"flowc backend={args.backend}; threads={os.environ.get('FLOWC_NUM_THREADS', os.cpu_count())}")
     print(f"{'workload':8s} {'flowc':>10s} {'compile':>9s}  peers (time, peer/flowc; >1 means flowc is faster)")
@@ -502,10 +525,10 @@ def main(argv=None):
         compile_s = time.perf_counter() - t0
         t = timeit(lambda: f(*fargs), args.reps)
         cells = []
-        for peer, pf in peers.items():
+        for peer in (peers if args.same_process else _peer_names(name)):
             if peer not in chosen:
                 continue
-            ref, first, tp = _time_peer(pf, args.reps) if args.same_process else \
+            ref, first, tp = _time_peer(peers[peer], args.reps) if args.same_process else \
                 _peer_elsewhere(name, peer, args.reps)
             cells.append(f"{peer} {tp * 1e3:.2f} ms x{tp / t:.2f}" + ("" if _same(ref, out) else " (RESULTS DIFFER)")
                          + (f" (first call {first:.2f} s)" if peer in COMPILING else ""))

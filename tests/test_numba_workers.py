@@ -3,7 +3,9 @@ compiled, and a worker that fails, dies or hangs costs time, never a wrong answe
 from __future__ import annotations
 
 import os
+import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -62,6 +64,14 @@ def test_workers_compile_kernels_the_parent_loads(cold):
 def test_one_job_compiles_everything_in_process(cold, monkeypatch):
     monkeypatch.setenv(workers.JOBS_ENV, "1")
     c = _compile_checked(1.125)
+    assert _loaded_from_disk(c) == []
+
+
+def test_no_fork_where_a_threaded_runtime_is_loaded(cold, monkeypatch):
+    """With JAX in the process (its threads' locks would be copied mid-use) the parent compiles everything."""
+    monkeypatch.setitem(sys.modules, "jax", types.ModuleType("jax"))
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked with JAX loaded"))
+    c = _compile_checked(1.15625)
     assert _loaded_from_disk(c) == []
 
 

@@ -19,7 +19,8 @@ parent compiles itself, so an error is raised where it would have been without w
 compiles, never runs a kernel or calls BLAS, so the threads it did not inherit (Numba's pool, OpenBLAS's)
 are never missed; it ends with ``os._exit``.
 
-Without ``os.fork`` (workers run on Linux only) or with ``FLOWC_COMPILE_JOBS=1`` the parent compiles
+Without ``os.fork`` (workers run on Linux only), in a process that has loaded JAX or TensorFlow
+(:data:`THREADED_RUNTIMES`), or with ``FLOWC_COMPILE_JOBS=1`` the parent compiles
 everything itself, as it would without this module; a cache Numba cannot write loses the workers' work,
 and the parent compiles it again.
 """
@@ -147,8 +148,15 @@ def _maybe_cached(name: str) -> bool:
     return not index or os.path.exists(index)
 
 
+# Runtimes that run threads of their own in the caller's process (XLA's pools): a fork copies their locks
+# in whatever state those threads hold them, and JAX warns on every fork that the child may deadlock.
+# Where one is loaded, the parent compiles everything itself (a cold compile as without workers).
+THREADED_RUNTIMES = ("jax", "jaxlib", "tensorflow")
+
+
 def _can_fork() -> bool:
-    return hasattr(os, "fork") and sys.platform.startswith("linux")
+    return (hasattr(os, "fork") and sys.platform.startswith("linux")
+            and not any(name in sys.modules for name in THREADED_RUNTIMES))
 
 
 class _Pool:
