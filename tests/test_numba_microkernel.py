@@ -30,6 +30,15 @@ def _assert_block(out, want, block, k):
     assert np.isnan(out[outside]).all()
 
 
+def _draw_block(data, m, n, col_tile=1):
+    """(r0, r1, c0, c1): any rows of m, any columns of n in whole tiles of ``col_tile``."""
+    r0 = data.draw(st.integers(0, m))
+    r1 = data.draw(st.integers(r0, m))
+    c0 = col_tile * data.draw(st.integers(0, n // col_tile))
+    c1 = col_tile * data.draw(st.integers(c0 // col_tile, n // col_tile))
+    return r0, r1, c0, c1
+
+
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(0, 20), k=st.sampled_from([1, 2, 7, 64, microkernel.KC + 3]),
        n=st.sampled_from([16, 32, 48, 64, 80, 144]), la=st.sampled_from(["C", "F", "padded"]),
@@ -42,10 +51,7 @@ def test_block_of_the_product_matches_numpy(m, k, n, la, lb, lc, seed, data):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
-    r0 = data.draw(st.integers(0, m))
-    r1 = data.draw(st.integers(r0, m))
-    c0 = 16 * data.draw(st.integers(0, n // 16))
-    c1 = 16 * data.draw(st.integers(c0 // 16, n // 16))
+    r0, r1, c0, c1 = _draw_block(data, m, n, 16)
     A, B = _strided(a, la), _strided(b, lb)
     out = _strided(np.full((m, n), np.nan, np.float32), lc)
     microkernel.gemm_block(A, B, out, r0, r1, c0, c1)
@@ -88,10 +94,7 @@ def test_nt_block_of_a_times_w_transposed_matches_numpy(m, k, n, la, lw, seed, d
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((m, k)).astype(np.float32)
     w = rng.standard_normal((n, k)).astype(np.float32)
-    r0 = data.draw(st.integers(0, m))
-    r1 = data.draw(st.integers(r0, m))
-    c0 = data.draw(st.integers(0, n))
-    c1 = data.draw(st.integers(c0, n))
+    r0, r1, c0, c1 = _draw_block(data, m, n)
     A, W = _strided(a, la), _strided(w, lw)
     out = np.full((m, n), np.nan, np.float32)
     microkernel.gemm_nt_block(A, W, out, r0, r1, c0, c1)
