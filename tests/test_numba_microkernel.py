@@ -140,3 +140,55 @@ def test_gemm_of_a_transposed_b_splits_over_threads(m, k, n):
     finally:
         blas.restore(token)
     np.testing.assert_allclose(got, a.astype(np.float64) @ w.astype(np.float64).T, rtol=1e-4, atol=1e-3)
+
+
+def _conv_reference(x, w, strides, pads, dilation):
+    """NHWC/HWIO convolution in float64, one tap at a time."""
+    (sh, sw), (pt, pb, pl, pr), (dh, dw) = strides, pads, dilation
+    kh, kw, _, o = w.shape
+    xp = np.pad(x.astype(np.float64), ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    oh = (xp.shape[1] - dh * (kh - 1) - 1) // sh + 1
+    ow = (xp.shape[2] - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((x.shape[0], oh, ow, o))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, j * dw:j * dw + (ow - 1) * sw + 1:sw]
+            out += patch @ w[i, j].astype(np.float64)
+    return out
+
+
+@pytest.mark.skipif(not microkernel.AVAILABLE, reason="the host has no AVX-512: conv2d keeps the patch matrix")
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 3), h=st.integers(1, 12), wd=st.integers(1, 12), c=st.sampled_from([1, 3, 20, 130]),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), o=st.sampled_from([16, 48, 80]),
+       sh=st.integers(1, 3), sw=st.integers(1, 3), dh=st.integers(1, 2),
+       pads=st.tuples(*[st.integers(0, 2)] * 4), seed=st.integers(0, 2 ** 16))
+def test_implicit_gemm_convolution_matches_the_reference(n, h, wd, c, kh, kw, o, sh, sw, dh, pads, seed):
+    """``conv2d_nhwc`` on ``conv_block`` (no patch matrix): strides, height dilation, asymmetric padding,
+    windows crossing image rows and images within a tile, tap rows longer than a contraction block (c=130,
+    kw=4: 520 > KC) and tiles under MR rows; the image and weights are untouched."""
+    from flowc.backends.numba import image
+    pt, pb, pl, pr = pads
+    if h + pt + pb < dh * (kh - 1) + 1 or wd + pl + pr < kw:
+        return                                                         # no output pixel
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, wd, c)).astype(np.float32)
+    w = rng.standard_normal((kh, kw, c, o)).astype(np.float32)
+    x0, w0 = x.copy(), w.copy()
+    got = image.conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, 1, 1)
+    want = _conv_reference(x, w, (sh, sw), pads, (dh, 1))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(kh * kw * c))
+    np.testing.assert_array_equal(x, x0), np.testing.assert_array_equal(w, w0)
+
+
+@pytest.mark.skipif(not microkernel.AVAILABLE, reason="the host has no AVX-512: conv2d keeps the patch matrix")
+@pytest.mark.parametrize("rows", [(0, 7), (6, 30), (12, 98)])
+def test_conv_block_writes_only_its_rows(rows):
+    """A thread's block of output pixels: rows from anywhere (a partial last tile), nothing else written."""
+    rng = np.random.default_rng(rows[0])
+    x = rng.standard_normal((2, 9, 8, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 5, 32)).astype(np.float32)
+    out = np.full((2 * 7 * 7, 32), np.nan, np.float32)
+    microkernel.conv_block(x, w.reshape(-1, 32), out, 3, 2, 1, 1, 1, 7, 7, *rows)
+    want = _conv_reference(x, w, (1, 1), (0, 0, 0, 0), (1, 1)).reshape(-1, 32)
+    _assert_block(out, want, (*rows, 0, 32), 30)

@@ -9,8 +9,10 @@ of the contraction broadcasts MR elements of ``a`` against four vectors of ``b``
 for 10 loads.  Measured on that product: 105 GFLOP/s on one core, 206 on two (OpenBLAS: 80 and 154).
 
 ``b`` must have unit column stride and ``n`` a multiple of 16: each contraction block of it is copied
-into contiguous [KC, 64] panels first (``_pack``); ``a`` may have any strides, so a transposed operand is
-not copied.  ``gemm_nt_block`` is the dot-product form
+into contiguous [KC, 64] panels first (``_pack``).  ``a`` is read in place through a table of row
+addresses, so it may have any strides (a transposed operand is not copied) and its "rows" need not be a
+matrix's at all: ``conv_block`` points them at each output pixel's window in the padded image, a
+convolution with no patch matrix (an implicit GEMM).  ``gemm_nt_block`` is the dot-product form
 for ``a @ w.T`` with the rows of both contiguous (a transposed weight, which the kernel above could read
 only after a copy): 4x4 tiles of accumulators along k, folded into their 16 results at the end.  Used only
 where the host has AVX-512 (``AVAILABLE``): elsewhere LLVM splits the vectors and the accumulators no
@@ -44,13 +46,21 @@ AVAILABLE = _host_has_avx512()
 
 
 def _tile_intrinsic(nv: int):
-    """C[MR, 16*nv] (acc: +=, else =) A[MR, k] @ B[k, 16*nv] over raw addresses; strides in elements."""
+    """C[MR, 16*nv] (acc: +=, else =) A[MR, K] @ B[K, 16*nv] over raw addresses; strides in elements.
+
+    Row r of A starts at the address held in the int64 ``rows[r]``, so a tile's rows may lie anywhere: a
+    matrix's rows, or a convolution's output pixels each reading its own window of the image.  K is
+    ``nseg`` segments of ``k`` steps (a window's tap rows): A's element (s, kk) of a row lies
+    ``off + s*sstride + kk*csa`` past the row's start; B's row is ``s*k + kk``."""
     @numba.extending.intrinsic
-    def tile(typingctx, a, rsa, csa, b, ldb, k, c, ldc, acc):
+    def tile(typingctx, rows, off, csa, nseg, sstride, b, ldb, k, c, ldc, acc):
         def codegen(context, builder, signature, args):
-            a_, rsa_, csa_, b_, ldb_, k_, c_, ldc_, acc_ = args
+            rows_, off_, csa_, nseg_, sstride_, b_, ldb_, k_, c_, ldc_, acc_ = args
             fp, vp = _F32.as_pointer(), _V16.as_pointer()
-            ap, bp, cp = (builder.inttoptr(x, fp) for x in (a_, b_, c_))
+            bp, cp = (builder.inttoptr(x, fp) for x in (b_, c_))
+            rp = builder.inttoptr(rows_, _I64.as_pointer())
+            arow = [builder.gep(builder.inttoptr(builder.load(builder.gep(rp, [ir.Constant(_I64, r)])), fp), [off_])
+                    for r in range(MR)]
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [_V16] * 3), "llvm.fma.v16f32")
             keep = builder.icmp_signed("!=", acc_, ir.Constant(_I64, 0))
             zero = ir.Constant(_V16, [0.0] * 16)
@@ -70,42 +80,45 @@ def _tile_intrinsic(nv: int):
                     for r in range(MR):
                         for j in range(nv):
                             builder.store(zero, slots[r][j])
-            with cgutils.for_range(builder, k_) as loop:
-                kk = loop.index
-                brow = builder.gep(bp, [builder.mul(kk, ldb_)])
-                bv = [builder.load(builder.bitcast(builder.gep(brow, [ir.Constant(_I64, 16 * j)]), vp), align=4)
-                      for j in range(nv)]
-                acol = builder.gep(ap, [builder.mul(kk, csa_)])
-                for r in range(MR):
-                    s = builder.load(builder.gep(acol, [builder.mul(ir.Constant(_I64, r), rsa_)]))
-                    one = builder.insert_element(ir.Constant(_V16, None), s, ir.Constant(ir.IntType(32), 0))
-                    bc = builder.shuffle_vector(one, ir.Constant(_V16, None), splat)
-                    for j in range(nv):
-                        builder.store(builder.call(fma, [bc, bv[j], builder.load(slots[r][j])]), slots[r][j])
+            with cgutils.for_range(builder, nseg_) as seg:
+                sa = builder.mul(seg.index, sstride_)
+                sb = builder.gep(bp, [builder.mul(builder.mul(seg.index, k_), ldb_)])
+                with cgutils.for_range(builder, k_) as loop:
+                    kk = loop.index
+                    brow = builder.gep(sb, [builder.mul(kk, ldb_)])
+                    bv = [builder.load(builder.bitcast(builder.gep(brow, [ir.Constant(_I64, 16 * j)]), vp), align=4)
+                          for j in range(nv)]
+                    at = builder.add(sa, builder.mul(kk, csa_))
+                    for r in range(MR):
+                        s = builder.load(builder.gep(arow[r], [at]))
+                        one = builder.insert_element(ir.Constant(_V16, None), s, ir.Constant(ir.IntType(32), 0))
+                        bc = builder.shuffle_vector(one, ir.Constant(_V16, None), splat)
+                        for j in range(nv):
+                            builder.store(builder.call(fma, [bc, bv[j], builder.load(slots[r][j])]), slots[r][j])
             for r in range(MR):
                 for j in range(nv):
                     builder.store(builder.load(slots[r][j]), c_vec(r, j), align=4)
             return context.get_dummy_value()
         i64 = numba.types.int64
-        return numba.types.void(i64, i64, i64, i64, i64, i64, i64, i64, i64), codegen
+        return numba.types.void(*[i64] * 11), codegen
     return tile
 
 
-_tile4, _tile2, _tile1 = _tile_intrinsic(4), _tile_intrinsic(2), _tile_intrinsic(1)
+_tile4, _tile2, _tile1 = (_tile_intrinsic(nv) for nv in (4, 2, 1))
 
 
 @jit
-def _tile(pa, rsa, csa, pb, ldb, k, pc, ldc, acc, width):
+def _tile(rows, off, csa, nseg, sstride, pb, ldb, k, pc, ldc, acc, width):
     """One tile of MR rows and ``width`` (a multiple of 16, at most NR) columns."""
     j = 0
     while width - j >= 64:
-        _tile4(pa, rsa, csa, pb + 4 * j, ldb, k, pc + 4 * j, ldc, acc)
+        _tile4(rows, off, csa, nseg, sstride, pb + 4 * j, ldb, k, pc + 4 * j, ldc, acc)
         j += 64
     if width - j >= 32:
-        _tile2(pa, rsa, csa, pb + 4 * j, ldb, k, pc + 4 * j, ldc, acc)
+        _tile2(rows, off, csa, nseg, sstride, pb + 4 * j, ldb, k, pc + 4 * j, ldc, acc)
         j += 32
     if width - j >= 16:
-        _tile1(pa, rsa, csa, pb + 4 * j, ldb, k, pc + 4 * j, ldc, acc)
+        _tile1(rows, off, csa, nseg, sstride, pb + 4 * j, ldb, k, pc + 4 * j, ldc, acc)
 
 
 @jit
@@ -126,55 +139,77 @@ def _pack(b, k0, kk, j0, j1, buf, at):
 
 
 @jit
-def _tiles(pa, rsa, csa, b, pc, ldc, k, ntiles, c0, c1, buf, pad, pres):
-    """``ntiles`` tiles of MR rows from pa/pc, columns c0:c1, over contraction blocks of KC; b's blocks packed
-    into ``buf``.  ``pad`` (when it has rows) is one more tile: the last rows of a, zero-padded to MR, with
-    results at ``pres``."""
-    rest = pad.shape[0] > 0
-    for k0 in range(0, k, KC):
-        kk = min(KC, k - k0)
-        acc = 1 if k0 > 0 else 0
-        npan = (c1 - c0 + NR - 1) // NR
-        whole = kk * npan * NR <= B_RESIDENT     # all of b's block stays in L2: each tile of a is read once
+def _tiles(rows, m, csa, run, last, nsegs, sstride, segs, b, out, c0, c1):
+    """out[:m, c0:c1] = A @ b[:, c0:c1], A's row t starting at the address ``rows[t]`` (``rows`` holds whole
+    tiles: the last row's address repeats) and made of ``nsegs`` segments of ``run`` elements (the last
+    one ``last``; segs == 1 where they differ), ``sstride`` apart; see _tile_intrinsic.
+
+    Contraction blocks of ``segs`` segments; b's block is packed into [kk, NR] panels (_pack), all of them
+    when they fit in B_RESIDENT (then each tile of A is read once a block), else one panel at a time that
+    stays in L2 across the tiles.  A last tile of fewer than MR rows writes its results to a scratch."""
+    ntiles, full = (m + MR - 1) // MR, m // MR
+    npan = (c1 - c0 + NR - 1) // NR
+    most = segs * run if nsegs > 1 else last
+    buf = np.empty(max(most * NR, min(B_RESIDENT, most * npan * NR)), np.float32)
+    res = np.empty((MR, c1 - c0), np.float32)
+    ldc = out.strides[0] // 4
+    for i0 in range(0, nsegs, segs):
+        ns = min(segs, nsegs - i0)
+        k = run if i0 + ns < nsegs else last
+        k0, kk = i0 * run, ns * k
+        acc = 1 if i0 > 0 else 0
+        whole = kk * npan * NR <= B_RESIDENT
         if whole:
             for q in range(npan):
                 _pack(b, k0, kk, c0 + q * NR, min(c1, c0 + (q + 1) * NR), buf, q * kk * NR)
         for q in range(1 if whole else npan):
-            if not whole:                          # one panel at a time stays in L2 across the tiles of a
+            if not whole:
                 _pack(b, k0, kk, c0 + q * NR, min(c1, c0 + (q + 1) * NR), buf, 0)
-            for t in range(ntiles + (1 if rest else 0)):
-                if t < ntiles:
-                    ta, tc, ld, ra, ca = pa + 4 * (t * MR * rsa + k0 * csa), pc + 4 * t * MR * ldc, ldc, rsa, csa
-                else:                              # the rest's results are addressed from column c0
-                    ta, tc, ld, ra, ca = pad.ctypes.data + 4 * k0, pres - 4 * c0, c1 - c0, k, 1
+            for t in range(ntiles):
+                if t < full:
+                    tc, ld = out.ctypes.data + 4 * t * MR * ldc, ldc
+                else:                              # the scratch's results are addressed from column c0
+                    tc, ld = res.ctypes.data - 4 * c0, c1 - c0
                 p0, p1 = (0, npan) if whole else (q, q + 1)
                 for p in range(p0, p1):
                     j0 = c0 + p * NR
-                    _tile(ta, ra, ca, buf.ctypes.data + 4 * (p - q) * kk * NR, NR, kk, tc + 4 * j0, ld, acc,
-                          min(NR, c1 - j0))
+                    _tile(rows.ctypes.data + 8 * t * MR, i0 * sstride, csa, ns, sstride,
+                          buf.ctypes.data + 4 * (p - q) * kk * NR, NR, k, tc + 4 * j0, ld, acc, min(NR, c1 - j0))
+    for r in range(m - full * MR):
+        for q in range(c1 - c0):
+            out[full * MR + r, c0 + q] = res[r, q]
 
 
 @jit
 def gemm_block(a, b, out, r0, r1, c0, c1):
     """out[r0:r1, c0:c1] = (a @ b)[r0:r1, c0:c1] for float32; c0, c1 multiples of 16, b with unit column
-    stride.  A last tile of fewer than MR rows runs on a zero-padded copy of its rows."""
-    k = a.shape[1]
+    stride; contraction blocks of KC."""
+    k, m = a.shape[1], r1 - r0
     rsa, csa = a.strides[0] // 4, a.strides[1] // 4
-    ldc = out.strides[0] // 4
-    full = (r1 - r0) // MR
-    rest = r0 + full * MR
-    nrest = r1 - rest
-    pad = np.zeros((MR if nrest else 0, k), np.float32)
-    for r in range(nrest):
-        for q in range(k):
-            pad[r, q] = a[rest + r, q]
-    res = np.empty((MR if nrest else 0, c1 - c0), np.float32)
-    buf = np.empty(min(B_RESIDENT, min(KC, k) * ((c1 - c0 + NR - 1) // NR) * NR), np.float32)   # what _tiles packs
-    _tiles(a.ctypes.data + 4 * r0 * rsa, rsa, csa, b, out.ctypes.data + 4 * r0 * ldc, ldc, k, full, c0, c1, buf,
-           pad, res.ctypes.data)
-    for r in range(nrest):
-        for q in range(c1 - c0):
-            out[rest + r, c0 + q] = res[r, q]
+    rows = np.empty((m + MR - 1) // MR * MR, np.int64)
+    for t in range(rows.size):
+        rows[t] = a.ctypes.data + 4 * (r0 + min(t, m - 1)) * rsa
+    nsegs = max(1, (k + KC - 1) // KC)
+    _tiles(rows, m, csa, KC, k - (nsegs - 1) * KC, nsegs, KC * csa, 1, b, out[r0:r1], c0, c1)
+
+
+@jit
+def conv_block(xp, wm, out, kh, kw, sh, sw, dh, oh, ow, r0, r1):
+    """Rows r0:r1 of a convolution's output ``out`` [n*oh*ow, O] read straight from the image (an implicit
+    GEMM): ``xp`` is the zero-padded NHWC image, ``wm`` the HWIO weights as [kh*kw*C, O] with O a multiple
+    of 16, width dilation 1.  Each output pixel's tap row i is a contiguous run of kw*C elements of
+    ``xp``, and the rows of a tile are pixels in output order, crossing image rows freely.
+
+    Why: the patch matrix an im2col convolution builds is kh*kw / (sh*sw) times the image; AlexNet's
+    (batch 8) came to 141 MB written and read again per forward, a quarter of the convolutions' time."""
+    hp, wp, c = xp.shape[1], xp.shape[2], xp.shape[3]
+    m, ohw, run = r1 - r0, oh * ow, kw * c
+    rows = np.empty((m + MR - 1) // MR * MR, np.int64)
+    for t in range(rows.size):
+        r = r0 + min(t, m - 1)
+        bi, p, q = r // ohw, r % ohw // ow, r % ow
+        rows[t] = xp.ctypes.data + 4 * (((bi * hp + p * sh) * wp + q * sw) * c)
+    _tiles(rows, m, 1, run, run, kh, dh * wp * c, max(1, min(kh, KC // run)), wm, out[r0:r1], 0, wm.shape[1])
 
 
 # -- a @ w.T with both operands' rows contiguous (the backward pass's input gradient d @ W^T) ------------
