@@ -197,6 +197,24 @@ def test_patch_matrix_equals_numpy_im2col(c, k, s, d, pad, nb):
     np.testing.assert_array_equal(image._patches(x, *args), _im2col(x, *args))
 
 
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(0, 70), min_size=4, max_size=4), perm=st.permutations(range(4)),
+       dtype=st.sampled_from([np.float32, np.float64, np.int64]), view=st.booleans(), seed=st.integers(0, 99))
+def test_transposed_copy_equals_numpy(shape, perm, dtype, view, seed):
+    """kernels.transposed: every permutation, short and long destination rows (the two tile orders), sizes
+    on both sides of TRANSPOSE_SERIAL, empty arrays, a strided operand; the operand is untouched."""
+    from flowc.backends.numba import kernels
+    shape[0] = min(shape[0], 8)
+    x = np.random.default_rng(seed).uniform(-9, 9, shape).astype(dtype)
+    if view:
+        x = x[:, ::-1, :, ::2]
+    before = x.copy()
+    got = kernels.transposed(x, tuple(perm))
+    assert got.flags.c_contiguous and got.dtype == dtype
+    np.testing.assert_array_equal(got, np.transpose(x, perm))
+    np.testing.assert_array_equal(x, before)
+
+
 def inputs_for_sizes(f, seed: int, n: int):
     rng = np.random.default_rng(seed)
     return [rng.uniform(-2, 2, tuple(n if isinstance(d, Sym) else d for d in p.type.shape)).astype(np.float32)

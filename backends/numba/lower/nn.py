@@ -36,7 +36,7 @@ rules.register("logsumexp")(_along_axis("logsumexp_block", "logsumexp_rows_paral
 
 
 # Image kernels take contiguous NHWC images and HWIO filters (see ``image``): operands in NCHW/OIHW are
-# transposed to contiguous copies on the way in and the result back on the way out.
+# transposed to contiguous copies on the way in and the result back on the way out (``kernels.transposed``).
 _TO_KERNEL = {False: (0, 2, 3, 1), True: (2, 3, 1, 0)}      # weights? -> NCHW->NHWC / OIHW->HWIO
 _FROM_KERNEL = {False: (0, 3, 1, 2), True: (3, 2, 0, 1)}
 
@@ -47,7 +47,7 @@ def operand(e, v, layout, weights=False):
     if layout == "NHWC":
         e.emit(f"{var} = np.ascontiguousarray({e.arr(v)})")
     else:
-        e.emit(f"{var} = np.ascontiguousarray({e.helper('permute')}({e.arr(v)}, {_TO_KERNEL[weights]}))")
+        e.emit(f"{var} = {e.helper('transposed')}({e.arr(v)}, {_TO_KERNEL[weights]})")
     return var
 
 
@@ -57,7 +57,7 @@ def result(e, op, call, layout, weights=False):
     if layout == "NHWC":
         e.emit(f"{name} = {call}")
     else:
-        e.emit(f"{name} = np.ascontiguousarray({e.helper('permute')}({call}, {_FROM_KERNEL[weights]}))")
+        e.emit(f"{name} = {e.helper('transposed')}({call}, {_FROM_KERNEL[weights]})")
     e.finish(name, op.result.type)
     return name
 
