@@ -142,19 +142,27 @@ def test_gemm_of_a_transposed_b_splits_over_threads(m, k, n):
     np.testing.assert_allclose(got, a.astype(np.float64) @ w.astype(np.float64).T, rtol=1e-4, atol=1e-3)
 
 
-def _conv_reference(x, w, strides, pads, dilation):
-    """NHWC/HWIO convolution in float64, one tap at a time."""
+def _conv_reference(x, w, strides, pads, dilation, dy=None):
+    """NHWC/HWIO convolution in float64, one tap at a time; with ``dy``, the gradients (dx, dw) instead."""
     (sh, sw), (pt, pb, pl, pr), (dh, dw) = strides, pads, dilation
     kh, kw, _, o = w.shape
     xp = np.pad(x.astype(np.float64), ((0, 0), (pt, pb), (pl, pr), (0, 0)))
     oh = (xp.shape[1] - dh * (kh - 1) - 1) // sh + 1
     ow = (xp.shape[2] - dw * (kw - 1) - 1) // sw + 1
     out = np.zeros((x.shape[0], oh, ow, o))
+    dxp, dwt = np.zeros_like(xp), np.zeros(w.shape)
     for i in range(kh):
         for j in range(kw):
-            patch = xp[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, j * dw:j * dw + (ow - 1) * sw + 1:sw]
-            out += patch @ w[i, j].astype(np.float64)
-    return out
+            taps = (slice(None), slice(i * dh, i * dh + (oh - 1) * sh + 1, sh),
+                    slice(j * dw, j * dw + (ow - 1) * sw + 1, sw))
+            if dy is None:
+                out += xp[taps] @ w[i, j].astype(np.float64)
+            else:
+                dwt[i, j] = np.einsum("nhwc,nhwo->co", xp[taps], dy.astype(np.float64))
+                dxp[taps] += dy.astype(np.float64) @ w[i, j].astype(np.float64).T
+    if dy is None:
+        return out
+    return dxp[:, pt:pt + x.shape[1], pl:pl + x.shape[2]], dwt
 
 
 @pytest.mark.skipif(not microkernel.AVAILABLE, reason="the host has no AVX-512: conv2d keeps the patch matrix")
@@ -192,3 +200,32 @@ def test_conv_block_writes_only_its_rows(rows):
     microkernel.conv_block(x, w.reshape(-1, 32), out, 3, 2, 1, 1, 1, 7, 7, *rows)
     want = _conv_reference(x, w, (1, 1), (0, 0, 0, 0), (1, 1)).reshape(-1, 32)
     _assert_block(out, want, (*rows, 0, 32), 30)
+
+
+@pytest.mark.skipif(not microkernel.AVAILABLE, reason="the host has no AVX-512: the gradients keep the patch matrix")
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 3), h=st.integers(1, 11), wd=st.integers(1, 11), c=st.sampled_from([1, 16, 32, 48]),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), o=st.sampled_from([16, 32, 80]),
+       strides=st.sampled_from([(1, 1), (1, 1), (2, 1), (1, 3)]), dilation=st.sampled_from([(1, 1), (2, 1), (1, 2)]),
+       pads=st.tuples(*[st.integers(0, 3)] * 4), seed=st.integers(0, 2 ** 16))
+def test_implicit_gemm_convolution_gradients_match_the_reference(n, h, wd, c, kh, kw, o, strides, dilation,
+                                                                 pads, seed):
+    """The filter gradient on ``conv_filter_block`` (any strides and dilations; threads split its rows, or the
+    images for few rows) and the input gradient as the stride-1 convolution of dy with the flipped filters
+    (padding past a window's reach and other strides take the patch matrix): both against float64."""
+    from flowc.backends.numba import image
+    (sh, sw), (dh, dw), (pt, pb, pl, pr) = strides, dilation, pads
+    if h + pt + pb < dh * (kh - 1) + 1 or wd + pl + pr < dw * (kw - 1) + 1:
+        return                                                         # no output pixel
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, wd, c)).astype(np.float32)
+    w = rng.standard_normal((kh, kw, c, o)).astype(np.float32)
+    oh, ow = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1, (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    dy = rng.standard_normal((n, oh, ow, o)).astype(np.float32)
+    x0, dy0 = x.copy(), dy.copy()
+    want_dx, want_dw = _conv_reference(x, w, strides, pads, dilation, dy)
+    dx = image.conv2d_input_grad_nhwc(dy, w, h, wd, sh, sw, pt, pl, dh, dw, 1)
+    dwt = image.conv2d_filter_grad_nhwc(x, dy, kh, kw, sh, sw, pt, pl, dh, dw, 1)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-4 * np.sqrt(kh * kw * o))
+    np.testing.assert_allclose(dwt, want_dw, rtol=1e-4, atol=1e-4 * np.sqrt(n * oh * ow))
+    np.testing.assert_array_equal(x, x0), np.testing.assert_array_equal(dy, dy0)

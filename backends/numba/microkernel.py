@@ -139,25 +139,30 @@ def _pack(b, k0, kk, j0, j1, buf, at):
 
 
 @jit
-def _tiles(rows, m, csa, run, last, nsegs, sstride, segs, b, out, c0, c1):
-    """out[:m, c0:c1] = A @ b[:, c0:c1], A's row t starting at the address ``rows[t]`` (``rows`` holds whole
-    tiles: the last row's address repeats) and made of ``nsegs`` segments of ``run`` elements (the last
-    one ``last``; segs == 1 where they differ), ``sstride`` apart; see _tile_intrinsic.
+def _tiles(rows, m, csa, run, last, nsegs, sstride, segs, b, out, c0, c1, acc0):
+    """out[:m, c0:c1] (+)= A @ b[:, c0:c1] (``acc0``: add to out), A's row t starting at the address
+    ``rows[t]`` (``rows`` holds whole tiles: the last row's address repeats) and made of ``nsegs`` segments
+    of ``run`` elements (the last one ``last``; segs == 1 where they differ), ``sstride`` apart; see
+    _tile_intrinsic.
 
     Contraction blocks of ``segs`` segments; b's block is packed into [kk, NR] panels (_pack), all of them
     when they fit in B_RESIDENT (then each tile of A is read once a block), else one panel at a time that
-    stays in L2 across the tiles.  A last tile of fewer than MR rows writes its results to a scratch."""
+    stays in L2 across the tiles.  A last tile of fewer than MR rows works in a scratch."""
     ntiles, full = (m + MR - 1) // MR, m // MR
     npan = (c1 - c0 + NR - 1) // NR
     most = segs * run if nsegs > 1 else last
     buf = np.empty(max(most * NR, min(B_RESIDENT, most * npan * NR)), np.float32)
     res = np.empty((MR, c1 - c0), np.float32)
+    if acc0:
+        for r in range(m - full * MR):
+            for q in range(c1 - c0):
+                res[r, q] = out[full * MR + r, c0 + q]
     ldc = out.strides[0] // 4
     for i0 in range(0, nsegs, segs):
         ns = min(segs, nsegs - i0)
         k = run if i0 + ns < nsegs else last
         k0, kk = i0 * run, ns * k
-        acc = 1 if i0 > 0 else 0
+        acc = 1 if i0 > 0 or acc0 else 0
         whole = kk * npan * NR <= B_RESIDENT
         if whole:
             for q in range(npan):
@@ -190,7 +195,7 @@ def gemm_block(a, b, out, r0, r1, c0, c1):
     for t in range(rows.size):
         rows[t] = a.ctypes.data + 4 * (r0 + min(t, m - 1)) * rsa
     nsegs = max(1, (k + KC - 1) // KC)
-    _tiles(rows, m, csa, KC, k - (nsegs - 1) * KC, nsegs, KC * csa, 1, b, out[r0:r1], c0, c1)
+    _tiles(rows, m, csa, KC, k - (nsegs - 1) * KC, nsegs, KC * csa, 1, b, out[r0:r1], c0, c1, False)
 
 
 @jit
@@ -209,7 +214,33 @@ def conv_block(xp, wm, out, kh, kw, sh, sw, dh, oh, ow, r0, r1):
         r = r0 + min(t, m - 1)
         bi, p, q = r // ohw, r % ohw // ow, r % ow
         rows[t] = xp.ctypes.data + 4 * (((bi * hp + p * sh) * wp + q * sw) * c)
-    _tiles(rows, m, 1, run, run, kh, dh * wp * c, max(1, min(kh, KC // run)), wm, out[r0:r1], 0, wm.shape[1])
+    _tiles(rows, m, 1, run, run, kh, dh * wp * c, max(1, min(kh, KC // run)), wm, out[r0:r1], 0, wm.shape[1],
+           False)
+
+
+@jit
+def conv_filter_block(xp, dy, dwm, kh, kw, sh, sw, dh, dw, r0, r1, b0, b1, acc0):
+    """Rows r0:r1 of a convolution's filter gradient ``dwm`` [kh*kw*C, O] (+)= the sum over images b0:b1 of
+    P_b^T dy_b, read straight from the zero-padded NHWC image ``xp`` (no patch matrix): row (i, j, c) of
+    P^T is tap (i, j)'s channel c at every output pixel, ``sw*C`` apart along an output row and
+    ``sh*wp*C`` from one output row to the next, so each image is a contraction of oh segments of ow.
+    ``dy`` is NHWC with O a multiple of 16; images after the first add to ``dwm``'s rows, and so does the
+    first where ``acc0``."""
+    hp, wp, c = xp.shape[1], xp.shape[2], xp.shape[3]
+    n, oh, ow, o = dy.shape
+    m = r1 - r0
+    rows = np.empty((m + MR - 1) // MR * MR, np.int64)
+    taps = np.empty(rows.size, np.int64)
+    for t in range(rows.size):
+        r = r0 + min(t, m - 1)
+        i, j, ch = r // (kw * c), r // c % kw, r % c
+        taps[t] = 4 * ((i * dh * wp + j * dw) * c + ch)
+    for b in range(b0, b1):
+        start = xp.ctypes.data + 4 * b * hp * wp * c
+        for t in range(rows.size):
+            rows[t] = start + taps[t]
+        _tiles(rows, m, sw * c, ow, ow, oh, sh * wp * c, max(1, min(oh, KC // max(ow, 1))),
+               dy[b].reshape((oh * ow, o)), dwm[r0:r1], 0, o, acc0 or b > b0)
 
 
 # -- a @ w.T with both operands' rows contiguous (the backward pass's input gradient d @ W^T) ------------
