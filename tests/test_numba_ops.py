@@ -225,12 +225,15 @@ def inputs_for_sizes(f, seed: int, n: int):
 @given(st.data())
 def test_max_pool_kernels_match_reference_with_ties_nan_and_padding(data):
     """The NHWC pool kernels agree with the reference: first maximum wins a tie, a nan wins its window, padding
-    never wins."""
+    never wins; overlapping windows and windows that tile the image (stride = window: the gradient writes
+    every pixel once, those past the last window 0)."""
     from flowc.backends.numba import image
     from flowc.backends.reference.nn import _max_pool2d
     from flowc.backends.reference.nn_grad import _maxpool_dx
     kh, kw = data.draw(st.sampled_from([(2, 2), (3, 3), (2, 3), (1, 1), (3, 1)]))
     sh, sw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    if data.draw(st.booleans()):                                     # windows that tile the image
+        sh, sw = kh, kw
     pt, pb = data.draw(st.integers(0, kh - 1)), data.draw(st.integers(0, kh - 1))
     pl, pr = data.draw(st.integers(0, kw - 1)), data.draw(st.integers(0, kw - 1))
     h, w = data.draw(st.integers(kh, 9)), data.draw(st.integers(kw, 9))
@@ -261,6 +264,8 @@ def test_avg_pool_kernels_match_reference_with_padding_and_both_counts(data):
     from flowc.backends.reference.nn_grad import _avgpool_dx
     kh, kw = data.draw(st.sampled_from([(2, 2), (3, 3), (2, 3), (1, 1), (3, 1)]))
     sh, sw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    if data.draw(st.booleans()):                                     # windows that tile the image
+        sh, sw = kh, kw
     pt, pb = data.draw(st.integers(0, kh - 1)), data.draw(st.integers(0, kh - 1))
     pl, pr = data.draw(st.integers(0, kw - 1)), data.draw(st.integers(0, kw - 1))
     h, w = data.draw(st.integers(kh, 9)), data.draw(st.integers(kw, 9))
