@@ -161,7 +161,7 @@ def _call_block_impl(a, b, out, ta, lda, tb, ldb, r0, r1, c0, c1):
 
 
 @numba.extending.intrinsic
-def _num_threads(typingctx):
+def num_threads(typingctx):
     """``numba.get_num_threads()`` linked by symbol name: Numba's own goes through a ctypes pointer, which
     keeps a function from being disk-cached."""
     def codegen(context, builder, signature, args):
@@ -286,9 +286,9 @@ def gemm(a, b, out):
     micro = not few and _takes_microkernel(a, b, out)
     nt = not few and not micro and _takes_nt(a, b, out)
     if few:
-        parts = min(n, max(_num_threads(), -(-m * n // _ACC_MAX)))
+        parts = min(n, max(num_threads(), -(-m * n // _ACC_MAX)))
     else:
-        parts = _num_threads() if SPLITS or micro or nt else 1
+        parts = num_threads() if SPLITS or micro or nt else 1
         if parts <= 1 or m * n * k < SPLIT_MIN:
             if micro:
                 microkernel.gemm_block(a, b, out, 0, m, 0, n)

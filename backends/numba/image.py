@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import microkernel
-from .blas import _num_threads, gemm
+from .blas import num_threads, gemm
 from numba import prange
 
 from .runtime import advise, jit, pjit, returns
@@ -203,7 +203,7 @@ def _padded(x, pt, pb, pl, pr):
 def _implicit_conv(xp, wm, out, kh, kw, sh, sw, dh, oh, ow):
     """out = the convolution, by ``microkernel.conv_block`` on blocks of whole tiles, one per thread."""
     m, q = out.shape[0], microkernel.MR
-    parts = max(1, min(_num_threads(), m // (4 * q)))
+    parts = max(1, min(num_threads(), m // (4 * q)))
     for t in prange(parts):
         r0 = m * t // parts // q * q
         r1 = m if t == parts - 1 else m * (t + 1) // parts // q * q
@@ -215,7 +215,7 @@ def _implicit_filter_grad(xp, dy, dwm, kh, kw, sh, sw, dh, dw):
     """dwm (zeros on entry) += the filter gradient, by ``microkernel.conv_filter_block``: the threads split
     its rows (whole tiles) where there are enough of them, else the images, each into its own copy."""
     kk, q, n = dwm.shape[0], microkernel.MR, dy.shape[0]
-    threads = _num_threads()
+    threads = num_threads()
     by_rows = kk // q >= 4 * threads
     parts = threads if by_rows else max(1, min(threads, n))
     copies = np.zeros((0 if by_rows else parts, kk, dwm.shape[1]), dwm.dtype)
@@ -250,11 +250,12 @@ def _flipped(w):
 # (_patches_by_tap).  Measured (batch 64, 28x28, 32 filters, 2 cores): 5x5 forward 1.66 -> 1.35 ms and
 # filter gradient 2.1 -> 1.45 ms, 3x3 0.81 -> 0.56 and 0.96 -> 0.61 ms; with 2 to 4 channels, or
 # AlexNet's 3-channel stride-4 conv1, the forward lost (C=4: 3.9 -> 5.0 ms).
-# With the microkernel (float32, a multiple of 16 filters, AVX-512) the filter gradient keeps it (1.24 ms by
-# tap, 2.15 by rows) and the forward builds no patches at all (_implicit_conv, where groups == 1 and width
-# dilation is 1: each output pixel reads its window of the padded image in place).  Measured against the
-# patch-matrix forward (2 threads, medians of 15): MNIST CNN conv1 1.46 -> 0.58 ms, conv2 5.40 -> 4.23;
-# AlexNet's five layers at batch 8 63.7 -> 56.2 ms (conv2 26.5 -> 21.9).
+# With the microkernel (float32, a multiple of 16 filters, AVX-512) and one group, no patches are built
+# (_implicit_conv, width dilation 1; _implicit_filter_grad): each output pixel reads its window of the
+# padded image in place.  Measured against the patch-matrix forward (2 threads, medians of 15): MNIST CNN
+# conv1 1.46 -> 0.58 ms, conv2 5.40 -> 4.23; AlexNet's five layers at batch 8 63.7 -> 56.2 ms (conv2 26.5
+# -> 21.9).  MNIST conv1's filter gradient, on a loaded machine: 2.27-2.42 ms by rows, 0.87-1.53 implicit
+# (1.24 by tap in an earlier, quieter run).
 BY_TAP_MAX_CHANNELS = 1
 
 
