@@ -223,10 +223,10 @@ def _implicit_filter_grad(xp, dy, dwm, kh, kw, sh, sw, dh, dw):
         if by_rows:
             r0 = kk * t // parts // q * q
             r1 = kk if t == parts - 1 else kk * (t + 1) // parts // q * q
-            microkernel.conv_filter_block(xp, dy, dwm, kh, kw, sh, sw, dh, dw, r0, r1, 0, n, True)
+            microkernel.conv_filter_block(xp, dy, dwm, kh, kw, sh, sw, dh, dw, r0, r1, 0, n)
         else:
             microkernel.conv_filter_block(xp, dy, copies[t], kh, kw, sh, sw, dh, dw, 0, kk, n * t // parts,
-                                          n * (t + 1) // parts, True)
+                                          n * (t + 1) // parts)
     for t in range(copies.shape[0]):
         dwm += copies[t]
 

@@ -219,13 +219,12 @@ def conv_block(xp, wm, out, kh, kw, sh, sw, dh, oh, ow, r0, r1):
 
 
 @jit
-def conv_filter_block(xp, dy, dwm, kh, kw, sh, sw, dh, dw, r0, r1, b0, b1, acc0):
-    """Rows r0:r1 of a convolution's filter gradient ``dwm`` [kh*kw*C, O] (+)= the sum over images b0:b1 of
+def conv_filter_block(xp, dy, dwm, kh, kw, sh, sw, dh, dw, r0, r1, b0, b1):
+    """Rows r0:r1 of a convolution's filter gradient ``dwm`` [kh*kw*C, O] += the sum over images b0:b1 of
     P_b^T dy_b, read straight from the zero-padded NHWC image ``xp`` (no patch matrix): row (i, j, c) of
     P^T is tap (i, j)'s channel c at every output pixel, ``sw*C`` apart along an output row and
     ``sh*wp*C`` from one output row to the next, so each image is a contraction of oh segments of ow.
-    ``dy`` is NHWC with O a multiple of 16; images after the first add to ``dwm``'s rows, and so does the
-    first where ``acc0``."""
+    ``dy`` is NHWC with O a multiple of 16."""
     hp, wp, c = xp.shape[1], xp.shape[2], xp.shape[3]
     n, oh, ow, o = dy.shape
     m = r1 - r0
@@ -240,7 +239,7 @@ def conv_filter_block(xp, dy, dwm, kh, kw, sh, sw, dh, dw, r0, r1, b0, b1, acc0)
         for t in range(rows.size):
             rows[t] = start + taps[t]
         _tiles(rows, m, sw * c, ow, ow, oh, sh * wp * c, max(1, min(oh, KC // max(ow, 1))),
-               dy[b].reshape((oh * ow, o)), dwm[r0:r1], 0, o, acc0 or b > b0)
+               dy[b].reshape((oh * ow, o)), dwm[r0:r1], 0, o, True)
 
 
 # -- a @ w.T with both operands' rows contiguous (the backward pass's input gradient d @ W^T) ------------
