@@ -18,6 +18,8 @@ def _strided(x, kind):
         wide = np.full((x.shape[0], x.shape[1] + 16), np.nan, x.dtype)
         wide[:, :x.shape[1]] = x
         return wide[:, :x.shape[1]]
+    if kind == "padded-T":                                  # the transpose of a padded-row array
+        return _strided(x.T, "padded").T
     return np.ascontiguousarray(x)
 
 
@@ -42,12 +44,13 @@ def _draw_block(data, m, n, col_tile=1):
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(0, 20), k=st.sampled_from([1, 2, 7, 64, microkernel.KC + 3]),
        n=st.sampled_from([16, 32, 48, 64, 80, 144]), la=st.sampled_from(["C", "F", "padded"]),
-       lb=st.sampled_from(["C", "padded"]), lc=st.sampled_from(["C", "padded"]), seed=st.integers(0, 2 ** 16),
-       data=st.data())
+       lb=st.sampled_from(["C", "padded", "F", "padded-T"]), lc=st.sampled_from(["C", "padded"]),
+       seed=st.integers(0, 2 ** 16), data=st.data())
 def test_block_of_the_product_matches_numpy(m, k, n, la, lb, lc, seed, data):
     """Any block of whole column tiles, rows from anywhere (a last tile under MR rows is padded), over
-    several contraction blocks (k > KC), with any strides of a and row strides of b and out; nothing
-    outside the block is written."""
+    several contraction blocks (k > KC), with any strides of a, b with its columns or (a transposed
+    weight, packed 16 x 16 blocks at a time plus a remainder) its rows contiguous, any row stride of out;
+    nothing outside the block is written."""
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
@@ -80,7 +83,8 @@ def test_gemm_takes_the_microkernel_for_float32_with_16_column_tiles():
     assert takes(f32, np.zeros((8, 32), np.float32), np.zeros((8, 32), np.float32))
     assert takes(f32.T, np.zeros((8, 48), np.float32), np.zeros((8, 48), np.float32))
     assert not takes(f32, np.zeros((8, 24), np.float32), np.zeros((8, 24), np.float32))       # 24 columns
-    assert not takes(f32, np.zeros((32, 8), np.float32).T, np.zeros((8, 32), np.float32))     # b transposed
+    assert takes(f32, np.zeros((32, 8), np.float32).T, np.zeros((8, 32), np.float32))         # b transposed
+    assert not takes(f32, np.zeros((8, 64), np.float32)[:, ::2], np.zeros((8, 32), np.float32))  # b strided
     assert not takes(f32.astype(np.float64), np.zeros((8, 32)), np.zeros((8, 32)))             # float64
 
 
@@ -120,16 +124,16 @@ def test_gemm_takes_the_nt_kernel_for_a_transposed_float32_b():
         return blas._takes_nt(a, b, out)
 
     a, w, out = np.zeros((8, 32), np.float32), np.zeros((24, 32), np.float32), np.zeros((8, 24), np.float32)
-    assert takes(a, w.T, out)
+    assert takes(a, w.T, out)                                                  # 24 columns: not gemm_block
     assert not takes(a, np.ascontiguousarray(w.T), out)                        # b's rows contiguous: gemm_block
     assert not takes(a[:, :24], w[:, :24].T, out)                              # k = 24, not a multiple of 16
     assert not takes(a.astype(np.float64), w.T.astype(np.float64), out.astype(np.float64))
 
 
-@pytest.mark.parametrize("m,k,n", [(128, 1024, 1030), (1030, 64, 128), (5, 16, 7)])
+@pytest.mark.parametrize("m,k,n", [(128, 1024, 1030), (1030, 64, 128), (5, 16, 7), (130, 100, 48)])
 def test_gemm_of_a_transposed_b_splits_over_threads(m, k, n):
-    """Through ``matmul2d``: blocks of whole NT tiles per thread (by rows or by columns), the last one
-    taking the rest."""
+    """Through ``matmul2d``: the dot-product kernel (n not a multiple of 16) or the packed one, in blocks
+    per thread (by rows or by columns), the last one taking the rest."""
     from flowc.backends.numba import kernels
     rng = np.random.default_rng(m + n)
     a = rng.standard_normal((m, k)).astype(np.float32)

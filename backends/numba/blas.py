@@ -245,7 +245,8 @@ def _takes_microkernel(a, b, out):
 
 @numba.extending.overload(_takes_microkernel)
 def _takes_microkernel_impl(a, b, out):
-    return lambda a, b, out: microkernel.fits(out, b.shape[1]) and b.strides[1] == 4 and out.strides[1] == 4
+    return lambda a, b, out: (microkernel.fits(out, b.shape[1]) and (b.strides[1] == 4 or b.strides[0] == 4)
+                              and out.strides[1] == 4)
 
 
 def _takes_nt(a, b, out):
