@@ -1,6 +1,6 @@
 """flowc against its peers, side by side in one run (run on demand, never in CI).
 
-    python benchmarks/bench.py [--backend numba] [--only W1,W4] [--reps 10]
+    python benchmarks/bench.py [--backend numba] [--only W1,W4] [--reps 10] [--rounds 3]
 
 Workloads (float32): W0 bandwidth-bound chain (also as a share of a parallel STREAM triad, the ceiling),
 W1 transcendental chain, W2f / W2 softmax cross-entropy forward / value+grad, W3 MNIST softmax-regression SGD
@@ -9,7 +9,8 @@ always; torch eager, torch.compile (inductor) and jax.jit when installed (``pip 
 ``--peers`` picks some), each in a process of its own.  Every peer's result is checked against flowc's before
 its time is reported.  Prints medians (calls under 2 ms are timed in batches, see ``timeit``), each peer's time
 divided by flowc's (> 1: flowc is faster), and the first call of flowc and of each compiling peer (trace +
-compile + run; a peer's in a fresh process).
+compile + run; a peer's in a fresh process).  ``--rounds N`` times flowc and the peers N times in turn and
+reports each party's median round.
 """
 from __future__ import annotations
 
@@ -503,6 +504,10 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--peers", default="numpy,torch,torch.compile,jax",
                     help="the peers to run, of those installed (torch.compile takes 20-90 s per workload)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="time flowc and every peer this many times, alternately; report the median of each party's "
+                         "medians (the load of a shared machine drifts over a run: one round compares flowc "
+                         "now with a peer a minute later)")
     ap.add_argument("--same-process", action="store_true",
                     help="run the peers in this process (faster; their threads may slow what runs after them)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -523,13 +528,18 @@ def main(argv=None):
         t0 = time.perf_counter()
         out = _flat(f(*fargs))
         compile_s = time.perf_counter() - t0
-        t = timeit(lambda: f(*fargs), args.reps)
+        names = [p for p in (peers if args.same_process else _peer_names(name)) if p in chosen]
+        ours, theirs = [], {p: [] for p in names}
+        for _ in range(max(1, args.rounds)):
+            ours.append(timeit(lambda: f(*fargs), args.reps))
+            for peer in names:
+                ref, first, tp = _time_peer(peers[peer], args.reps) if args.same_process else \
+                    _peer_elsewhere(name, peer, args.reps)
+                theirs[peer].append((ref, first, tp))
+        t = statistics.median(ours)
         cells = []
-        for peer in (peers if args.same_process else _peer_names(name)):
-            if peer not in chosen:
-                continue
-            ref, first, tp = _time_peer(peers[peer], args.reps) if args.same_process else \
-                _peer_elsewhere(name, peer, args.reps)
+        for peer, runs in theirs.items():
+            ref, first, tp = runs[0][0], runs[0][1], statistics.median(r[2] for r in runs)
             cells.append(f"{peer} {tp * 1e3:.2f} ms x{tp / t:.2f}" + ("" if _same(ref, out) else " (RESULTS DIFFER)")
                          + (f" (first call {first:.2f} s)" if peer in COMPILING else ""))
         extra = ""
