@@ -46,8 +46,8 @@ def _matmul_general(e, op):
     xs = ((1,) + xt.shape) if xt.ndim == 1 else xt.shape
     ys = (yt.shape + (1,)) if yt.ndim == 1 else yt.shape
     x2, y2 = e.fresh("mx"), e.fresh("my")
-    e.emit(f"{x2} = np.ascontiguousarray({x}).reshape({e.shape(xs)})")
-    e.emit(f"{y2} = np.ascontiguousarray({y}).reshape({e.shape(ys)})")
+    e.emit(f"{x2} = {e.contiguous(x)}.reshape({e.shape(xs)})")
+    e.emit(f"{y2} = {e.contiguous(y)}.reshape({e.shape(ys)})")
     m, n = xs[-2], ys[-1]
     batch = _broadcast(xs[:-2], ys[:-2])
     full = batch + (m, n)

@@ -45,7 +45,7 @@ def operand(e, v, layout, weights=False):
     """Operand ``v`` as the contiguous NHWC image (HWIO filter) the kernels read."""
     var = e.fresh("cx")
     if layout == "NHWC":
-        e.emit(f"{var} = np.ascontiguousarray({e.arr(v)})")
+        e.emit(f"{var} = {e.contiguous(e.arr(v))}")
     else:
         e.emit(f"{var} = {e.helper('transposed')}({e.arr(v)}, {_TO_KERNEL[weights]})")
     return var

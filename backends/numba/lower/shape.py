@@ -1,6 +1,6 @@
 """Shape ops.  Views where Numba allows them (transpose, slice), copies into fresh arrays otherwise.
 
-``reshape`` needs a contiguous operand, so it goes through ``np.ascontiguousarray``
+``reshape`` needs a contiguous operand, so it goes through ``Emitter.contiguous``
 (a no-op on the C arrays most ops produce).  take/scatter_add apply the IR's index
 rule inline: a negative index wraps once, then clamps to ``[0, n-1]``.
 """
@@ -11,7 +11,7 @@ from ..codegen import literal, rules, storage
 
 def _reshape_to(e, op, x):
     name = e.result_var(op.result)
-    e.emit(f"{name} = np.ascontiguousarray({x}).reshape({e.shape(op.result.type.shape)})")
+    e.emit(f"{name} = {e.contiguous(x)}.reshape({e.shape(op.result.type.shape)})")
     return name
 
 
@@ -33,6 +33,8 @@ def _transpose(e, op):
         e.emit(f"{name} = {x}.T")
     else:
         e.emit(f"{name} = {e.helper('permute')}({x}, {e.shape(perm)})")
+        if len(perm) == 4:
+            e.permuted[name] = (x, perm)
     e.strided.add(name)
     return name
 
