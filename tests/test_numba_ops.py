@@ -20,6 +20,7 @@ Tolerances (float32 unless noted), and why:
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -334,3 +335,28 @@ def test_logsumexp_kernels_match_numpy_on_short_and_long_rows_with_special_value
         want = (np.log(np.exp(x64 - m).sum(axis=1)) + m[:, 0]).astype(np.float32)
     for got in (kernels.logsumexp_block(x, outer, n, 1), kernels.logsumexp_rows_parallel(x, outer, n)):
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6)
+
+
+PERMUTED_OPERANDS = """
+func @permuted(%x: f32[B,3,9,8], %w: f32[16,3,3,3]) -> (f32[B,7,6,16], f32[B,216]) {
+  %0 = transpose(%x) {perm = (0, 2, 3, 1)} : f32[B,9,8,3]
+  %1 = transpose(%w) {perm = (2, 3, 1, 0)} : f32[3,3,3,16]
+  %2 = conv2d(%0, %1) {dilation = (1, 1), groups = 1, layout = "NHWC", padding = ((0, 0), (0, 0)), strides = (1, 1)} : f32[B,7,6,16]
+  %3 = reshape(%0) {shape = (B, 216)} : f32[B,216]
+  return %2, %3
+}
+"""
+
+
+def test_a_transposed_view_that_must_be_contiguous_is_copied_by_tiles():
+    """A 4-d transpose feeding a convolution or a reshape: ``kernels.transposed`` of the source, never
+    ``np.ascontiguousarray`` of the strided view (an element-by-element gather).  Agrees with the reference."""
+    (f,) = parse_module(PERMUTED_OPERANDS)
+    c = nb.compile(f)
+    body = c.source.split("def program", 1)[1]
+    assert body.count("transposed(p_x, (0, 2, 3, 1))") == 2 and "transposed(p_w, (2, 3, 1, 0))" in body, body
+    views = re.findall(r"(\w+) = permute\(", body)
+    assert views and not any(f"ascontiguousarray({v})" in body for v in views), body
+    for n in (1, 3):
+        args = inputs_for_sizes(f, seed=n, n=n)
+        assert_agrees(c(*args), run(f, *args), f"batch {n}")
