@@ -216,6 +216,18 @@ def test_transposed_copy_equals_numpy(shape, perm, dtype, view, seed):
     np.testing.assert_array_equal(x, before)
 
 
+@pytest.mark.parametrize("shape,perm", [((32, 16, 3, 3), (2, 3, 1, 0)), ((64, 48, 5, 5), (2, 3, 1, 0)),
+                                        ((96, 3, 11, 11), (2, 3, 1, 0)), ((48, 7, 3, 3), (2, 3, 1, 0)),
+                                        ((2, 32, 4, 8), (0, 2, 3, 1)), ((3, 4, 80, 16), (1, 3, 0, 2))])
+def test_transposed_float32_blocks_of_16_equal_numpy(shape, perm):
+    """kernels.transposed's 16 x 16 register blocks (float32 tiles whose sides are multiples of 16, AVX-512
+    hosts), beside the element-wise copy of the other tiles in the same array."""
+    from flowc.backends.numba import kernels
+    x = np.random.default_rng(len(shape)).uniform(-9, 9, shape).astype(np.float32)
+    got = kernels.transposed(x, perm)
+    np.testing.assert_array_equal(got, np.transpose(x, perm))
+
+
 def inputs_for_sizes(f, seed: int, n: int):
     rng = np.random.default_rng(seed)
     return [rng.uniform(-2, 2, tuple(n if isinstance(d, Sym) else d for d in p.type.shape)).astype(np.float32)

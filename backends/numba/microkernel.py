@@ -204,6 +204,38 @@ def _transpose_panel(typingctx, src, ld, rows, nv, dst):
     return numba.types.void(*[i64] * 5), codegen
 
 
+@numba.extending.intrinsic
+def transpose16(typingctx, src, lds, dst, offsets):
+    """dst[offsets[q] + r] = src[r*lds + q] for r, q < 16: one float32 block transposed in registers, its
+    16 result rows stored wherever ``offsets`` (an int64 address of 16 element offsets) puts them.
+
+    Why: ``kernels.transposed`` copying OIHW filters to HWIO read the source a row apart per element; this
+    reads 16 contiguous runs and writes 16 (AlexNet's filters: see there)."""
+    def codegen(context, builder, signature, args):
+        src_, lds_, dst_, offsets_ = args
+        fp, vp = _F32.as_pointer(), _V16.as_pointer()
+        s, d = builder.inttoptr(src_, fp), builder.inttoptr(dst_, fp)
+        offs = builder.inttoptr(offsets_, _I64.as_pointer())
+        rows = [builder.load(builder.bitcast(builder.gep(s, [builder.mul(ir.Constant(_I64, r), lds_)]), vp), align=4)
+                for r in range(16)]
+        for q, row in enumerate(_transpose16(builder, rows)):
+            at = builder.load(builder.gep(offs, [ir.Constant(_I64, q)]))
+            builder.store(row, builder.bitcast(builder.gep(d, [at]), vp), align=4)
+        return context.get_dummy_value()
+    i64 = numba.types.int64
+    return numba.types.void(i64, i64, i64, i64), codegen
+
+
+def vector_transposes(x):
+    """Whether :func:`transpose16` serves ``x``'s dtype here (float32 on an AVX-512 host)."""
+
+
+@numba.extending.overload(vector_transposes)
+def _vector_transposes_impl(x):
+    ok = AVAILABLE and x.dtype == numba.float32
+    return lambda x: ok
+
+
 @jit
 def _pack(b, k0, kk, j0, j1, buf, at):
     """b[k0:k0+kk, j0:j1] into buf[at:] as a [kk, NR] panel (columns past j1 - j0 are left unread; j1 - j0
