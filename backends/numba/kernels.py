@@ -69,26 +69,28 @@ def transposed(x, perm):
     out = advise(np.empty((s[perm[0]], s[perm[1]], s[perm[2]], s[p]), x.dtype))
     flat = out.reshape(out.size)
     ra, rb = _row_offsets(s, rs, 0, p), _row_offsets(s, rs, p + 1, 4)
-    nt = (rb.size + TRANSPOSE_TILE - 1) // TRANSPOSE_TILE
+    # b's per tile: more where P is short, so that a tile still moves about TRANSPOSE_TILE**2 elements
+    tb = max(TRANSPOSE_TILE, TRANSPOSE_TILE * TRANSPOSE_TILE // max(1, s[p]) // 16 * 16)
+    nt = (rb.size + tb - 1) // tb
     if x.size < TRANSPOSE_SERIAL:
         for t in range(ra.size * nt):
-            _transpose_tile(src, flat, ra, rb, s[p], t, nt)
+            _transpose_tile(src, flat, ra, rb, s[p], t, nt, tb)
     else:
         for t in numba.prange(ra.size * nt):
-            _transpose_tile(src, flat, ra, rb, s[p], t, nt)
+            _transpose_tile(src, flat, ra, rb, s[p], t, nt, tb)
     return out
 
 
 @jit
-def _transpose_tile(src, flat, ra, rb, n, t, nt):
-    """Tile t of ``transposed``: flat[(ra[a] + rb[b]) * n + o] = src[(a * n + o) * nb + b]."""
+def _transpose_tile(src, flat, ra, rb, n, t, nt, tb):
+    """Tile t (of tb b's) of ``transposed``: flat[(ra[a] + rb[b]) * n + o] = src[(a * n + o) * nb + b]."""
     nb, tile = rb.size, TRANSPOSE_TILE
-    a, b0 = t // nt, t % nt * tile
-    b1 = min(nb, b0 + tile)
-    offsets = np.empty(16, np.int64)
+    a, b0 = t // nt, t % nt * tb
+    b1 = min(nb, b0 + tb)
     for o0 in range(0, n, tile):
         o1 = min(n, o0 + tile)
         if microkernel.vector_transposes(src) and (o1 - o0) % 16 == 0 and (b1 - b0) % 16 == 0:
+            offsets = np.empty(16, np.int64)
             for b in range(b0, b1, 16):  # 16 x 16 blocks through registers
                 for q in range(16):
                     offsets[q] = (ra[a] + rb[b + q]) * n
