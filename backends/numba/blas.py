@@ -239,8 +239,8 @@ def _takes_few_rows_impl(a, b):
 
 
 def _takes_microkernel(a, b, out):
-    """Whether ``gemm`` computes ``a @ b`` with :mod:`.microkernel`: float32, b and out with unit column
-    stride, a multiple of 16 columns, on a host with AVX-512."""
+    """Whether ``gemm`` computes ``a @ b`` with :mod:`.microkernel`: float32, b with unit column or row
+    stride, out with unit column stride, a multiple of 16 columns, on a host with AVX-512."""
 
 
 @numba.extending.overload(_takes_microkernel)
@@ -268,9 +268,9 @@ def gemm(a, b, out):
     """out = a @ b for float32/float64 matrices (any layout; ``out`` C-contiguous), returned.
 
     At most FEW_ROWS rows with a C-ordered b: :func:`_few_rows_block` per block of columns, not BLAS.
-    Otherwise float32 with b's rows contiguous and a multiple of 16 columns: :mod:`.microkernel` (where the
-    host has AVX-512); with b's columns contiguous (a transposed weight) and k a multiple of 16, its
-    ``gemm_nt_block``; else BLAS.  A product of at least SPLIT_MIN multiply-adds is split over Numba's
+    Otherwise float32 with a multiple of 16 columns and b's rows or (a transposed weight) its columns
+    contiguous: :mod:`.microkernel` (where the host has AVX-512); a transposed weight with other column
+    counts and k a multiple of 16: its ``gemm_nt_block``; else BLAS.  A product of at least SPLIT_MIN multiply-adds is split over Numba's
     threads, each running its block of rows (or of columns, when there are fewer rows than columns: a
     [64,3136]x[3136,1024] layer then reads half of the weights per thread) on one thread; see
     :func:`program_threads`."""

@@ -8,8 +8,9 @@ vector registers (``<16 x float>``, written as LLVM IR: Numba's loops do not reg
 of the contraction broadcasts MR elements of ``a`` against four vectors of ``b``: 24 fused multiply-adds
 for 10 loads.  Measured on that product: 105 GFLOP/s on one core, 206 on two (OpenBLAS: 80 and 154).
 
-``b`` must have unit column stride and ``n`` a multiple of 16: each contraction block of it is copied
-into contiguous [KC, 64] panels first (``_pack``).  ``a`` is read in place through a table of row
+``b`` must have unit column stride (or unit row stride: a transposed weight, packed through 16 x 16
+register transposes) and ``n`` a multiple of 16: each contraction block of it is copied into contiguous,
+cache-line-aligned [KC, 64] panels first (``_pack``).  ``a`` is read in place through a table of row
 addresses, so it may have any strides (a transposed operand is not copied) and its "rows" need not be a
 matrix's at all: ``conv_block`` points them at each output pixel's window in the padded image, a
 convolution with no patch matrix (an implicit GEMM).  ``gemm_nt_block`` is the dot-product form
@@ -325,7 +326,7 @@ def _tiles(rows, m, csa, run, last, nsegs, sstride, segs, b, out, c0, c1, acc0):
 @jit
 def gemm_block(a, b, out, r0, r1, c0, c1):
     """out[r0:r1, c0:c1] = (a @ b)[r0:r1, c0:c1] for float32; c0, c1 multiples of 16, b with unit column
-    stride; contraction blocks of KC."""
+    or row stride; contraction blocks of KC."""
     k, m = a.shape[1], r1 - r0
     rsa, csa = a.strides[0] // 4, a.strides[1] // 4
     rows = np.empty((m + MR - 1) // MR * MR, np.int64)
