@@ -270,10 +270,10 @@ def gemm(a, b, out):
     At most FEW_ROWS rows with a C-ordered b: :func:`_few_rows_block` per block of columns, not BLAS.
     Otherwise float32 with a multiple of 16 columns and b's rows or (a transposed weight) its columns
     contiguous: :mod:`.microkernel` (where the host has AVX-512); a transposed weight with other column
-    counts and k a multiple of 16: its ``gemm_nt_block``; else BLAS.  A product of at least SPLIT_MIN multiply-adds is split over Numba's
-    threads, each running its block of rows (or of columns, when there are fewer rows than columns: a
-    [64,3136]x[3136,1024] layer then reads half of the weights per thread) on one thread; see
-    :func:`program_threads`."""
+    counts and k a multiple of 16: its ``gemm_nt_block``; else BLAS.  A product of at least SPLIT_MIN
+    multiply-adds is split over Numba's threads, each running its block of rows (or of columns, when there
+    are fewer rows than columns: a [64,3136]x[3136,1024] layer then reads half of the weights per thread)
+    on one thread; see :func:`program_threads`."""
     a, b = _blas_ready(a), _blas_ready(b)
     m, k, n = a.shape[0], a.shape[1], b.shape[1]
     if m == 0 or n == 0:

@@ -177,41 +177,12 @@ def _transpose16(builder, vecs):
 
 
 @numba.extending.intrinsic
-def _transpose_panel(typingctx, src, ld, rows, nv, dst):
-    """dst[r*NR + c] = src[c*ld + r] for r < rows (a multiple of 16), c < 16*nv: a panel of b packed from
-    b's transpose (a weight w read as w.T), 16 x 16 blocks transposed in registers.
-
-    Why: ``a @ w.T`` otherwise takes the dot-product kernel (gemm_nt_block), which reads both operands
-    from L2 for every 16 multiply-adds.  Two threads, interleaved in one process, three rounds (dot-product
-    kernel / packed): [128,1024]x[1024,1024].T 119-149 / 180-206 GFLOP/s, [64,128]x[128,3136].T 105-108 /
-    160-208, [64,1024]x[1024,3136].T 137-154 / 146-167.  Sixteen columns at a time (16 streams of b, which
-    the hardware prefetcher follows; 64 at once it did not) packed 2 MB in 0.10 ms instead of 0.15-0.19."""
-    def codegen(context, builder, signature, args):
-        src_, ld_, rows_, nv_, dst_ = args
-        fp, vp = _F32.as_pointer(), _V16.as_pointer()
-        s, d = builder.inttoptr(src_, fp), builder.inttoptr(dst_, fp)
-        blocks = builder.udiv(rows_, ir.Constant(_I64, 16))
-        with cgutils.for_range(builder, nv_) as group:      # 16 columns at a time: 16 streams of b
-            j = builder.mul(group.index, ir.Constant(_I64, 16))
-            with cgutils.for_range(builder, blocks) as loop:
-                r = builder.mul(loop.index, ir.Constant(_I64, 16))
-                cols = [builder.load(builder.bitcast(builder.gep(s, [builder.add(
-                    builder.mul(builder.add(j, ir.Constant(_I64, c)), ld_), r)]), vp), align=4) for c in range(16)]
-                for i, row in enumerate(_transpose16(builder, cols)):
-                    at = builder.add(builder.mul(builder.add(r, ir.Constant(_I64, i)), ir.Constant(_I64, NR)), j)
-                    builder.store(row, builder.bitcast(builder.gep(d, [at]), vp), align=4)
-        return context.get_dummy_value()
-    i64 = numba.types.int64
-    return numba.types.void(*[i64] * 5), codegen
-
-
-@numba.extending.intrinsic
 def transpose16(typingctx, src, lds, dst, offsets):
     """dst[offsets[q] + r] = src[r*lds + q] for r, q < 16: one float32 block transposed in registers, its
     16 result rows stored wherever ``offsets`` (an int64 address of 16 element offsets) puts them.
 
-    Why: ``kernels.transposed`` copying OIHW filters to HWIO read the source a row apart per element; this
-    reads 16 contiguous runs and writes 16 (AlexNet's filters: see there)."""
+    Why: a transposing copy element by element reads the source a row apart per element; this reads 16
+    contiguous runs and writes 16 (``_transpose_panel``; ``kernels.transposed``, AlexNet's filters)."""
     def codegen(context, builder, signature, args):
         src_, lds_, dst_, offsets_ = args
         fp, vp = _F32.as_pointer(), _V16.as_pointer()
@@ -235,6 +206,23 @@ def vector_transposes(x):
 def _vector_transposes_impl(x):
     ok = AVAILABLE and x.dtype == numba.float32
     return lambda x: ok
+
+
+@jit
+def _transpose_panel(src, ld, rows, nv, dst):
+    """dst[r*NR + c] = src[c*ld + r] for r < rows (a multiple of 16), c < 16*nv, over raw float32
+    addresses: a panel of b packed from b's transpose (a weight w read as w.T), by ``transpose16``.
+
+    Why: ``a @ w.T`` otherwise takes the dot-product kernel (gemm_nt_block), which reads both operands
+    from L2 for every 16 multiply-adds.  Two threads, interleaved in one process, three rounds (dot-product
+    kernel / packed): [128,1024]x[1024,1024].T 119-149 / 180-206 GFLOP/s, [64,128]x[128,3136].T 105-108 /
+    160-208, [64,1024]x[1024,3136].T 137-154 / 146-167; in a quieter hour 148-191 / 278-312, 180-206 /
+    280-317, 185-216 / 257-272.  Sixteen columns at a time (16 streams of b, which
+    the hardware prefetcher follows; 64 at once it did not) packed 2 MB in 0.10 ms instead of 0.15-0.19."""
+    offsets = np.arange(16) * NR                # block row q goes to panel row q
+    for g in range(nv):
+        for r in range(0, rows, 16):
+            transpose16(src + 4 * (16 * g * ld + r), ld, dst + 4 * (r * NR + 16 * g), offsets.ctypes.data)
 
 
 @jit
