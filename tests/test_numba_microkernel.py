@@ -89,12 +89,13 @@ def test_gemm_takes_the_microkernel_for_float32_with_16_column_tiles():
 
 
 @settings(max_examples=60, deadline=None)
-@given(m=st.integers(0, 21), k=st.sampled_from([16, 48, 1024, 1 << 15]), n=st.integers(0, 21),
+@given(m=st.integers(0, 21), k=st.sampled_from([1, 7, 16, 48, 100, 1024, 1 << 15]), n=st.integers(0, 21),
        la=st.sampled_from(["C", "padded"]), lw=st.sampled_from(["C", "padded"]), seed=st.integers(0, 2 ** 16),
        data=st.data())
 def test_nt_block_of_a_times_w_transposed_matches_numpy(m, k, n, la, lw, seed, data):
-    """``gemm_nt_block``: any block (whole NT x NT tiles plus dot-product tails), rows of a in several L2
-    chunks (k = 2**15), any row strides; nothing outside the block is written, the operands are untouched."""
+    """``gemm_nt_block``: any block (whole NT x NT tiles and partial ones at its edges), k with a partial last
+    16 (masked loads), rows of a in several L2 chunks (k = 2**15), any row strides; nothing outside the block
+    is written, the operands are untouched."""
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((m, k)).astype(np.float32)
     w = rng.standard_normal((n, k)).astype(np.float32)
@@ -126,7 +127,7 @@ def test_gemm_takes_the_nt_kernel_for_a_transposed_float32_b():
     a, w, out = np.zeros((8, 32), np.float32), np.zeros((24, 32), np.float32), np.zeros((8, 24), np.float32)
     assert takes(a, w.T, out)                                                  # 24 columns: not gemm_block
     assert not takes(a, np.ascontiguousarray(w.T), out)                        # b's rows contiguous: gemm_block
-    assert not takes(a[:, :24], w[:, :24].T, out)                              # k = 24, not a multiple of 16
+    assert takes(a[:, :24], w[:, :24].T, out)                                  # k = 24: a masked last 16
     assert not takes(a.astype(np.float64), w.T.astype(np.float64), out.astype(np.float64))
 
 

@@ -1,8 +1,8 @@
 """A register-blocked float32 GEMM for the products numpy's OpenBLAS runs slowly on these machines.
 
-OpenBLAS picks its SkylakeX kernels on the AMD Zen 4 cores here and reaches about 100 GFLOP/s a core on
-large square products, but 75-85 on the narrow ones convolutions are made of ([12544,800]x[800,64], the
-MNIST CNN's conv2).  oneDNN's direct convolution ran that layer at 250 GFLOP/s on two cores, so the
+On the AMD Zen 4 host this was first measured on, OpenBLAS picks its SkylakeX kernels and reaches about
+100 GFLOP/s a core on large square products, but 75-85 on the narrow ones convolutions are made of
+([12544,800]x[800,64], the MNIST CNN's conv2).  oneDNN's direct convolution ran that layer at 250 GFLOP/s on two cores, so the
 machine has the headroom.  The kernel here keeps a tile of MR rows x 64 columns of the result in 24
 vector registers (``<16 x float>``, written as LLVM IR: Numba's loops do not register-block) and per step
 of the contraction broadcasts MR elements of ``a`` against four vectors of ``b``: 24 fused multiply-adds
@@ -15,7 +15,8 @@ addresses, so it may have any strides (a transposed operand is not copied) and i
 matrix's at all: ``conv_block`` points them at each output pixel's window in the padded image, a
 convolution with no patch matrix (an implicit GEMM).  ``gemm_nt_block`` is the dot-product form
 for ``a @ w.T`` with the rows of both contiguous (a transposed weight, which the kernel above could read
-only after a copy): 4x4 tiles of accumulators along k, folded into their 16 results at the end.  Used only
+only after a copy; ``blas.gemm`` copies a narrow b transposed for it): 4 x 4, 4 x 2 or 4 x 1 tiles
+of accumulators along k, folded into their results at the end.  Used only
 where the host has AVX-512 (``AVAILABLE``): elsewhere LLVM splits the vectors and the accumulators no
 longer fit in registers.
 """
@@ -378,66 +379,111 @@ def _fold(builder, x, y, half):
     return builder.fadd(a, b)
 
 
-@numba.extending.intrinsic
-def _nt_tile(typingctx, a, lda, w, ldw, k16, c, ldc):
-    """C[NT, NT] = A[NT, 16*k16] @ W[NT, 16*k16]^T over raw addresses (rows contiguous; strides in elements).
-    The 16 accumulators hold lanes of k; at the end a fold tree (15 adds) turns them into one vector of
-    the 16 dot products, instead of 16 horizontal sums."""
-    def codegen(context, builder, signature, args):
-        a_, lda_, w_, ldw_, k_, c_, ldc_ = args
-        fp, vp = _F32.as_pointer(), _V16.as_pointer()
-        ap, wp, cp = (builder.inttoptr(x, fp) for x in (a_, w_, c_))
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [_V16] * 3), "llvm.fma.v16f32")
-        slots = [cgutils.alloca_once(builder, _V16) for _ in range(NT * NT)]
-        for sl in slots:
-            builder.store(ir.Constant(_V16, [0.0] * 16), sl)
-        with cgutils.for_range(builder, k_) as loop:
-            off = builder.mul(loop.index, ir.Constant(_I64, 16))
+def lane_mask(builder, count, first=0):
+    """<16 x i1>: lane l is on where first + l < count (count an i64 value)."""
+    lanes = ir.Constant(ir.VectorType(_I64, 16), [first + l for l in range(16)])
+    splat = builder.insert_element(ir.Constant(ir.VectorType(_I64, 16), None), count, ir.Constant(ir.IntType(32), 0))
+    splat = builder.shuffle_vector(splat, splat, ir.Constant(ir.VectorType(ir.IntType(32), 16), [0] * 16))
+    return builder.icmp_signed("<", lanes, splat)
 
-            def row(p, ld, r):
-                at = builder.add(builder.mul(ir.Constant(_I64, r), ld), off)
-                return builder.load(builder.bitcast(builder.gep(p, [at]), vp), align=4)
-            av = [row(ap, lda_, r) for r in range(NT)]
-            wv = [row(wp, ldw_, r) for r in range(NT)]
+
+def masked_load(builder, ptr, mask):
+    """The lanes of <16 x float> at float* ``ptr`` under ``mask`` (the others 0; nothing read there)."""
+    vp = _V16.as_pointer()
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [vp, ir.IntType(32), mask.type, _V16]),
+                                        "llvm.masked.load.v16f32.p0")
+    return builder.call(fn, [builder.bitcast(ptr, vp), ir.Constant(ir.IntType(32), 4), mask, ir.Constant(_V16, [0.0] * 16)])
+
+
+def fma16(builder):
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [_V16] * 3), "llvm.fma.v16f32")
+
+
+def _nt_tile_intrinsic(J: int):
+    @numba.extending.intrinsic
+    def tile(typingctx, a, lda, w, ldw, k, c, ldc, nrows, ncols):
+        """C[:nrows, :ncols] = A[NT, k] @ W[J, k]^T over raw addresses (rows contiguous; strides in
+        elements), nrows <= NT, ncols <= J.  The NT*J accumulators hold lanes of k (the last partial 16
+        through masked loads); at the end a fold tree turns them into one vector of the dot products (15
+        adds for 16), instead of a horizontal sum each.  Rows past ``nrows`` (``ncols``) read row 0 again
+        and are not stored: a partial tile costs a whole one, and nothing past the operands is read."""
+        def codegen(context, builder, signature, args):
+            a_, lda_, w_, ldw_, k_, c_, ldc_, nrows_, ncols_ = args
+            fp, vp = _F32.as_pointer(), _V16.as_pointer()
+            cp = builder.inttoptr(c_, fp)
+            fma = fma16(builder)
+
+            def starts(base, ld, count, n):
+                p = builder.inttoptr(base, fp)
+                return [builder.select(builder.icmp_signed("<", ir.Constant(_I64, r), count),
+                                       builder.gep(p, [builder.mul(ir.Constant(_I64, r), ld)]), p) for r in range(n)]
+            arows, wrows = starts(a_, lda_, nrows_, NT), starts(w_, ldw_, ncols_, J)
+            slots = [cgutils.alloca_once(builder, _V16) for _ in range(NT * J)]
+            for sl in slots:
+                builder.store(ir.Constant(_V16, [0.0] * 16), sl)
+
+            def step(off, load):
+                av = [load(builder.gep(p, [off])) for p in arows]
+                wv = [load(builder.gep(p, [off])) for p in wrows]
+                for i in range(NT):
+                    for j in range(J):
+                        sl = slots[i * J + j]
+                        builder.store(builder.call(fma, [av[i], wv[j], builder.load(sl)]), sl)
+            k16 = builder.sdiv(k_, ir.Constant(_I64, 16))
+            with cgutils.for_range(builder, k16) as loop:
+                step(builder.mul(loop.index, ir.Constant(_I64, 16)),
+                     lambda p: builder.load(builder.bitcast(p, vp), align=4))
+            rest = builder.srem(k_, ir.Constant(_I64, 16))
+            with builder.if_then(builder.icmp_signed(">", rest, ir.Constant(_I64, 0))):
+                mask = lane_mask(builder, rest)
+                step(builder.mul(k16, ir.Constant(_I64, 16)), lambda p: masked_load(builder, p, mask))
+            vs = [builder.load(sl) for sl in slots]
+            half = 8
+            while half:                     # 16 vectors -> 8 -> 4 -> 2 -> 1; lane t ends as accumulator t
+                if len(vs) == 1:
+                    vs.append(ir.Constant(_V16, [0.0] * 16))
+                vs = [_fold(builder, vs[2 * q], vs[2 * q + 1], half) for q in range(len(vs) // 2)]
+                half //= 2
             for i in range(NT):
-                for j in range(NT):
-                    sl = slots[i * NT + j]
-                    builder.store(builder.call(fma, [av[i], wv[j], builder.load(sl)]), sl)
-        vs = [builder.load(sl) for sl in slots]
-        half = 8
-        while len(vs) > 1:                     # 16 vectors -> 8 -> 4 -> 2 -> 1; lane t ends as accumulator t
-            vs = [_fold(builder, vs[2 * q], vs[2 * q + 1], half) for q in range(len(vs) // 2)]
-            half //= 2
-        for i in range(NT):
-            for j in range(NT):
-                at = builder.add(builder.mul(ir.Constant(_I64, i), ldc_), ir.Constant(_I64, j))
-                builder.store(builder.extract_element(vs[0], ir.Constant(ir.IntType(32), i * NT + j)),
-                              builder.gep(cp, [at]))
-        return context.get_dummy_value()
-    i64 = numba.types.int64
-    return numba.types.void(i64, i64, i64, i64, i64, i64, i64), codegen
+                for j in range(J):
+                    inside = builder.and_(builder.icmp_signed("<", ir.Constant(_I64, i), nrows_),
+                                          builder.icmp_signed("<", ir.Constant(_I64, j), ncols_))
+                    with builder.if_then(inside):
+                        at = builder.add(builder.mul(ir.Constant(_I64, i), ldc_), ir.Constant(_I64, j))
+                        builder.store(builder.extract_element(vs[0], ir.Constant(ir.IntType(32), i * J + j)),
+                                      builder.gep(cp, [at]))
+            return context.get_dummy_value()
+        i64 = numba.types.int64
+        return numba.types.void(*[i64] * 9), codegen
+    return tile
+
+
+_nt4, _nt2, _nt1 = (_nt_tile_intrinsic(j) for j in (4, 2, 1))
 
 
 @jit
 def gemm_nt_block(a, w, out, r0, r1, c0, c1):
-    """out[r0:r1, c0:c1] = a[r0:r1] @ w[c0:c1].T for float32 with a's and w's rows contiguous and k a
-    multiple of 16.  Tiles of NT x NT; the rows and columns past the last whole tile are plain dot products."""
+    """out[r0:r1, c0:c1] = a[r0:r1] @ w[c0:c1].T for float32 with a's and w's rows contiguous: tiles of
+    NT rows x NT columns, then 2 and 1 (a narrow product, 10 logits, computes no padding columns);
+    partial rows at the block's edge."""
     k = a.shape[1]
     lda, ldw, ldc = a.strides[0] // 4, w.strides[0] // 4, out.strides[0] // 4
     pa, pw, pc = a.ctypes.data, w.ctypes.data, out.ctypes.data
-    rt, ct = r0 + (r1 - r0) // NT * NT, c0 + (c1 - c0) // NT * NT
     chunk = max(NT, NT_ROWS_L2 // max(k, 1) // NT * NT)
-    for i0 in range(r0, rt, chunk):
-        for j in range(c0, ct, NT):
-            for i in range(i0, min(i0 + chunk, rt), NT):
-                _nt_tile(pa + 4 * i * lda, lda, pw + 4 * j * ldw, ldw, k // 16, pc + 4 * (i * ldc + j), ldc)
-    for i in range(r0, r1):
-        for j in range(c0, c1):
-            if i >= rt or j >= ct:
-                s = np.float32(0)
-                for q in range(k):
-                    s += a[i, q] * w[j, q]
-                out[i, j] = s
+    for i0 in range(r0, r1, chunk):
+        i1 = min(i0 + chunk, r1)
+        j = c0
+        while j < c1:
+            rest = c1 - j
+            for i in range(i0, i1, NT):
+                at, rows = pc + 4 * (i * ldc + j), min(NT, i1 - i)
+                if rest >= NT:
+                    _nt4(pa + 4 * i * lda, lda, pw + 4 * j * ldw, ldw, k, at, ldc, rows, NT)
+                elif rest >= 2:
+                    _nt2(pa + 4 * i * lda, lda, pw + 4 * j * ldw, ldw, k, at, ldc, rows, 2)
+                else:
+                    _nt1(pa + 4 * i * lda, lda, pw + 4 * j * ldw, ldw, k, at, ldc, rows, 1)
+            j += NT if rest >= NT else (2 if rest >= 2 else 1)
 
 
 def fits(x, n):
