@@ -47,6 +47,11 @@ def _host_has_avx512() -> bool:
 AVAILABLE = _host_has_avx512()
 
 
+def fma16(builder):
+    """LLVM's fused multiply-add of two <16 x float> onto a third (vfmadd on AVX-512)."""
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [_V16] * 3), "llvm.fma.v16f32")
+
+
 def _tile_intrinsic(nv: int):
     """C[MR, 16*nv] (acc: +=, else =) A[MR, K] @ B[K, 16*nv] over raw addresses; strides in elements.
 
@@ -63,7 +68,7 @@ def _tile_intrinsic(nv: int):
             rp = builder.inttoptr(rows_, _I64.as_pointer())
             arow = [builder.gep(builder.inttoptr(builder.load(builder.gep(rp, [ir.Constant(_I64, r)])), fp), [off_])
                     for r in range(MR)]
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [_V16] * 3), "llvm.fma.v16f32")
+            fma = fma16(builder)
             keep = builder.icmp_signed("!=", acc_, ir.Constant(_I64, 0))
             zero = ir.Constant(_V16, [0.0] * 16)
             splat = ir.Constant(ir.VectorType(ir.IntType(32), 16), [0] * 16)
@@ -393,10 +398,6 @@ def masked_load(builder, ptr, mask):
     fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [vp, ir.IntType(32), mask.type, _V16]),
                                         "llvm.masked.load.v16f32.p0")
     return builder.call(fn, [builder.bitcast(ptr, vp), ir.Constant(ir.IntType(32), 4), mask, ir.Constant(_V16, [0.0] * 16)])
-
-
-def fma16(builder):
-    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [_V16] * 3), "llvm.fma.v16f32")
 
 
 def _nt_tile_intrinsic(J: int):
