@@ -6,19 +6,29 @@ is a scalar libm call and the loop cannot be vectorized (a fused
 ``+ - * /``, compares, selects and integer/float bit casts, all of which LLVM
 vectorizes once they are inlined into a generated loop.
 
-Method (textbook, coefficients are Taylor series, nothing tuned):
+Method (textbook reductions; float32 ``exp`` and ``tanh`` use minimax fits, the rest Taylor series):
 
 * ``exp``:  x = n*ln2 + r, |r| <= ln2/2 (ln2 split in two so n*ln2_hi is exact);
-  e^r by its Taylor polynomial (degree 7 for f32, 13 for f64); 2^n applied as
+  e^r by a polynomial (float32: degree 6, minimax; float64: Taylor, degree 13); 2^n applied as
   two exponent-field multiplies so overflow gives inf and underflow rounds once
   into the subnormals.
-* ``expm1``: the same reduction; e^r - 1 by the polynomial without its constant
+* ``expm1``: the same reduction; e^r - 1 by the Taylor polynomial without its constant
   term, so tiny arguments keep full relative accuracy.
 * ``log``:  x = 2^k * m, m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) with
   s = (m-1)/(m+1), |s| <= 0.172, by its odd series; subnormals are rescaled first.
 * ``log1p``: log(u) + (x - (u - 1)) / u with u = 1 + x (corrects u's rounding).
-* ``tanh``: sign(x) * e / (e + 2) with e = expm1(2|x|) (no cancellation near 0).
+* ``tanh``: float32, x P(x^2) / Q(x^2) with P, Q of degree 4 (a minimax rational fit on
+  [0, 9.1], x clamped at 10 and the result to [-1, 1]); float64, sign(x) * e / (e + 2) with
+  e = expm1(2|x|) (no cancellation near 0).
 * ``sigmoid``: with e = exp(-|x|): 1/(1+e) for x >= 0, e/(1+e) below.
+
+The minimax coefficients come from ``benchmarks/fastmath_fit.py``.  Why the float32 fits: the W1 chain
+``tanh(x*1.5+0.25)*sigmoid(x) + 0.5*x*x`` is bound by vector instructions, not memory (a copy of the same
+arrays takes a third of its time).  Counted in the hot loop of a plain loop over an array (assembly,
+one iteration): tanh 26 instructions where the expm1 route took 48, at a cost in accuracy (5.6 ulp worst
+against 2.4); sigmoid 33 against 40 (the fitted exp polynomial, n read from bits, nan-propagating clamps);
+the W1 chain 58 against 76.  W1's kernel, two threads, old and new alternating in one process: 10.95 ->
+8.39 ms on 2^24 elements.
 
 Special values follow numpy: nan propagates, exp(-inf) = 0, exp(inf) = inf,
 log(0) = -inf, log(x<0) = nan, tanh(-0) = -0.  The error bounds measured over
@@ -41,10 +51,10 @@ from numba.extending import intrinsic, overload
 
 # Maximum error in ulps (float32, float64) against the exact result, asserted by the tests (float64 numpy
 # is the reference for float32, long double numpy for float64).  benchmarks/fastmath_accuracy.py measured,
-# float32: exp 1.02 over every input; over every 7th input expm1 1.75, log 1.96, log1p 2.46, tanh 2.42,
-# sigmoid 2.83; no nan/inf disagreement with numpy anywhere.  With fused multiply-adds (``jit`` below),
-# every 7th input: exp 1.05, expm1 1.64, log 1.96, log1p 2.46, tanh 2.42, sigmoid 2.83.
-ERROR_BOUNDS_ULP = {"exp": (1.5, 1.5), "expm1": (2, 2), "log": (2, 2), "log1p": (2.5, 2.5), "tanh": (2.5, 2.5),
+# float32, with fused multiply-adds (``jit`` below): over every input exp 1.06, tanh 5.62 (the rational
+# fit, near 1: 8.50 -> 0.99999958 for 0.99999992; through expm1 it was 2.42), sigmoid 2.78; over every 7th
+# input expm1 1.64, log 1.96, log1p 2.46; no nan/inf disagreement with numpy anywhere.
+ERROR_BOUNDS_ULP = {"exp": (1.5, 1.5), "expm1": (2, 2), "log": (2, 2), "log1p": (2.5, 2.5), "tanh": (6, 2.5),
                     "sigmoid": (3, 3)}
 
 # "contract": a * b + c may become one fused multiply-add (one rounding, not two), so the polynomials run
@@ -89,12 +99,24 @@ _LN2_HI_32, _LN2_LO_32 = (_F32(v) for v in _ln2_split(14))    # |n| <= 151: n*hi
 _LN2_HI_64, _LN2_LO_64 = _ln2_split(40)                         # |n| <= 1076: n*hi needs <= 51 bits
 _LOG2E_32, _LOG2E_64 = _F32(1 / np.log(2)), 1 / np.log(2)
 _ROUND_32, _ROUND_64 = _F32(1.5 * 2 ** 23), 1.5 * 2 ** 52     # (t + R) - R rounds t to an integer
+_ROUND_BITS_32 = np.int32(0x4B400000)                          # ... and bits(t + R) - bits(R) is that integer
 _SQRT2_32, _SQRT2_64 = _F32(np.sqrt(2.0)), float(np.sqrt(2.0))
 
 # Taylor coefficients 1/k! of e^r (k = 0..7 for f32, 0..13 for f64).
 _E32 = tuple(_F32(1.0 / np.prod(np.arange(1, k + 1, dtype=np.float64))) for k in range(8))
 _E64 = tuple(float(1.0 / np.prod(np.arange(1, k + 1, dtype=np.float64))) for k in range(14))
 (_E32_0, _E32_1, _E32_2, _E32_3, _E32_4, _E32_5, _E32_6, _E32_7) = _E32
+# float32 e^r on |r| <= ln2/2: 1 + c1 r + ... + c6 r^6, minimax (benchmarks/fastmath_fit.py: relative
+# error 2.0e-9 before rounding; Taylor needs degree 7 for 5e-9).
+(_X32_1, _X32_2, _X32_3, _X32_4, _X32_5, _X32_6) = (
+    _F32(1.0), _F32(0.4999999403953552), _F32(0.16666431725025177), _F32(0.04166800156235695),
+    _F32(0.008374162949621677), _F32(0.001384364441037178))
+# float32 tanh(x) = x P(x^2) / Q(x^2) on [0, 9.1], P(0) = Q(0) = 1, degrees 4/4, minimax (the same script:
+# relative error 2.4e-8 before rounding).
+(_TP32_1, _TP32_2, _TP32_3, _TP32_4) = (_F32(0.13377495110034943), _F32(0.0034912857227027416),
+                                        _F32(2.0534018403850496e-05), _F32(1.3242764218546199e-08))
+(_TQ32_1, _TQ32_2, _TQ32_3, _TQ32_4) = (_F32(0.4671081602573395), _F32(0.025860896334052086),
+                                        _F32(0.00032784134964458644), _F32(7.732422773187864e-07))
 (_E64_0, _E64_1, _E64_2, _E64_3, _E64_4, _E64_5, _E64_6, _E64_7, _E64_8, _E64_9, _E64_10, _E64_11,
  _E64_12, _E64_13) = _E64
 # 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...): coefficients 1/(2j+1) (j = 1..5 for f32, 1..10 for f64).
@@ -106,8 +128,11 @@ _L64 = tuple(1.0 / (2 * j + 1) for j in range(1, 11))
 _ONE32, _TWO32, _HALF32, _ZERO32 = _F32(1), _F32(2), _F32(0.5), _F32(0)
 _EXP_LO_32, _EXP_HI_32 = _F32(-104.0), _F32(89.0)        # beyond these exp is 0 / inf in float32
 _EXP_LO_64, _EXP_HI_64 = -746.0, 710.0                   # ... and in float64
-_TANH_BIG_32, _TANH_BIG_64 = _F32(9.1), 20.0             # tanh rounds to +-1 from 9.02 (f32) on
-_TANH_TINY_32, _TANH_TINY_64 = _F32(2.0 ** -12), 2.0 ** -27   # tanh(x) rounds to x below here
+_TANH_BIG_64 = 20.0                                        # tanh rounds to +-1 from 19.1 (f64) on
+# float32 tanh's fit covers [0, 9.1] (tanh rounds to 1 from 9.02 on); at the clamp, 10, it is 26 ulp above 1,
+# more than rounding can take away, so the last clamp makes tanh of any larger |x| exactly +-1.
+_TANH_CLAMP_32 = _F32(10.0)
+_TANH_TINY_64 = 2.0 ** -27                                   # tanh(x) rounds to x below here
 _EXPM1_TINY_32, _EXPM1_TINY_64 = _F32(2.0 ** -25), 2.0 ** -54    # expm1(x) rounds to x below here
 _MIN_NORMAL_32, _MIN_NORMAL_64 = _F32(2.0 ** -126), 2.0 ** -1022
 _INF32, _NAN32 = _F32(np.inf), _F32(np.nan)
@@ -118,11 +143,12 @@ _TWO_M24_32, _TWO_M54_64 = _F32(2.0 ** -24), 2.0 ** -54
 
 @jit
 def _reduce32(x):
-    """(n, r) with x = n*ln2 + r, |r| <= ln2/2 (x already clamped)."""
-    t = x * _LOG2E_32
-    nf = (t + _ROUND_32) - _ROUND_32
+    """(n, r) with x = n*ln2 + r, |r| <= ln2/2 (x already clamped, or nan: then r is nan).  n is read from
+    the bits of the rounding sum, which saves a float-to-int conversion per vector."""
+    s = x * _LOG2E_32 + _ROUND_32
+    nf = s - _ROUND_32
     r = (x - nf * _LN2_HI_32) - nf * _LN2_LO_32
-    return np.int32(nf), r
+    return f32_bits(s) - _ROUND_BITS_32, r
 
 
 @jit
@@ -147,23 +173,35 @@ def _expm1_poly32(r):
 
 
 @jit
+def _exp_poly32(r):
+    """e^r for |r| <= ln2/2 (the minimax polynomial, six fused multiply-adds)."""
+    q = _X32_5 + r * _X32_6
+    q = _X32_4 + r * q
+    q = _X32_3 + r * q
+    q = _X32_2 + r * q
+    q = _X32_1 + r * q
+    return _ONE32 + r * q
+
+
+@jit
 def exp32(x):
-    xc = min(max(x, _EXP_LO_32), _EXP_HI_32)
+    # the clamps let nan through (a compare that fails keeps x), and nan then reaches the result
+    xc = _EXP_LO_32 if x < _EXP_LO_32 else x
+    xc = _EXP_HI_32 if xc > _EXP_HI_32 else xc
     n, r = _reduce32(xc)
-    y = _scale32(_ONE32 + _expm1_poly32(r), n)
-    return x if x != x else y
+    return _scale32(_exp_poly32(r), n)
 
 
 @jit
 def exp_nonpos32(x):
-    """exp(x) for x <= 0 (and nan): the bits of ``exp32`` in 25 vector instructions per 16 lanes instead of 29.
+    """exp(x) for x <= 0 (and nan): the bits of ``exp32`` in 26 instructions a loop iteration against 35.
     With n <= 0 no overflow is possible, so one exponent field 2^(n+24) (normal for n >= -150) and a
     constant 2^-24 scale with one rounding, where ``_scale32`` splits n in two.  Positive x is clamped to 0:
     callers pass differences from a row maximum (softmax, logsumexp, sigmoid)."""
-    xc = min(max(x, _EXP_LO_32), _ZERO32)
+    xc = _EXP_LO_32 if x < _EXP_LO_32 else x
+    xc = _ZERO32 if xc > _ZERO32 else xc
     n, r = _reduce32(xc)
-    y = ((_ONE32 + _expm1_poly32(r)) * f32_from_bits(np.int32((n + 151) << 23))) * _TWO_M24_32
-    return x if x != x else y
+    return (_exp_poly32(r) * f32_from_bits(np.int32((n + 151) << 23))) * _TWO_M24_32
 
 
 @jit
@@ -213,26 +251,29 @@ def log1p32(x):
 
 @jit
 def tanh32(x):
-    # expm1(2|x|) inlined for its narrow domain: 2|x| <= 2 * 9.1 keeps n in [0, 27], so 2^n is one exponent
-    # field (no two-step scale) and 2^n (e^r - 1) + (2^n - 1) serves every n (``expm1_32``'s n == 0 and
-    # n <= 24 cases give the same bits; above, 2^n - 1 is off by < 2^-24 relative where tanh rounds to 1).
-    # The hot loop of a tanh kernel: 48 vector instructions per 16 lanes (the load and store included)
-    # through ``expm1_32``, 31 this way.
-    ax = min(abs(x), _TANH_BIG_32)
-    nf, r = _reduce32(_TWO32 * ax)
-    p = _expm1_poly32(r)
-    s = f32_from_bits(np.int32((nf + 127) << 23))
-    e = p * s + (s - _ONE32)
-    t = e / (e + _TWO32)
-    t = t if x >= _ZERO32 else -t
-    return x if (abs(x) < _TANH_TINY_32 or x != x) else t
+    # x P(x^2) / Q(x^2): P(0) = Q(0) = 1 keeps tanh(x) = x for tiny x (and -0); the last clamp keeps
+    # rounding from overshooting 1 and gives +-1 past 9.1 (see _TANH_CLAMP_32).  nan passes every clamp.
+    xc = -_TANH_CLAMP_32 if x < -_TANH_CLAMP_32 else x
+    xc = _TANH_CLAMP_32 if xc > _TANH_CLAMP_32 else xc
+    u = xc * xc
+    p = _TP32_3 + u * _TP32_4
+    p = _TP32_2 + u * p
+    p = _TP32_1 + u * p
+    p = _ONE32 + u * p
+    q = _TQ32_3 + u * _TQ32_4
+    q = _TQ32_2 + u * q
+    q = _TQ32_1 + u * q
+    q = _ONE32 + u * q
+    t = (xc * p) / q
+    t = _ONE32 if t > _ONE32 else t
+    return -_ONE32 if t < -_ONE32 else t
 
 
 @jit
 def sigmoid32(x):
     e = exp_nonpos32(-abs(x))
     s = _ONE32 / (_ONE32 + e)
-    return s if x >= _ZERO32 else (x if x != x else e * s)
+    return s if x >= _ZERO32 else e * s          # nan: e is nan
 
 
 # -- float64 --------------------------------------------------------------------------------------
