@@ -228,6 +228,21 @@ def test_transposed_float32_blocks_of_16_equal_numpy(shape, perm):
     np.testing.assert_array_equal(got, np.transpose(x, perm))
 
 
+@pytest.mark.parametrize("c", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("shape,perm", [((2, None, 5, 7), (0, 2, 3, 1)), ((3, None, 100, 120), (0, 2, 3, 1)),
+                                        ((2, None, 6, 5), (0, 3, 2, 1)), ((4, 9, None, 11), (0, 1, 3, 2)),
+                                        ((None, 6, 7, 8), (1, 2, 3, 0))])
+def test_transposed_interleaves_a_few_channels(c, shape, perm):
+    """kernels.transposed with a destination row of 1-4 elements whose rows follow the source's order
+    (NCHW -> NHWC: ``_interleave``), beside 5 elements and rows out of order (the element-wise copy),
+    serial and parallel sizes, and a strided operand."""
+    from flowc.backends.numba import kernels
+    shape = tuple(c if d is None else d for d in shape)
+    x = np.random.default_rng(c).uniform(-9, 9, shape).astype(np.float32)
+    for operand in (x, x[:, :, ::-1, :]):
+        np.testing.assert_array_equal(kernels.transposed(operand, perm), np.transpose(operand, perm))
+
+
 def inputs_for_sizes(f, seed: int, n: int):
     rng = np.random.default_rng(seed)
     return [rng.uniform(-2, 2, tuple(n if isinstance(d, Sym) else d for d in p.type.shape)).astype(np.float32)
