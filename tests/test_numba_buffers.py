@@ -79,10 +79,10 @@ func @scale(%x: f32[64,64]) -> (f32[64,64]) {
     assert _in_place(calls[-1])                      # the product is written over the broadcast instead
 
 
-def test_sgd_update_writes_new_weights_over_the_weight_gradient():
-    """W4's pattern: ``w - lr * (a.T @ g)`` computes in the GEMM's result, inside the epilogue region;
-    the bias-add writes over the forward GEMM's product.  The step still matches the reference and
-    leaves the caller's parameters alone."""
+def test_training_step_writes_the_logits_gradient_over_the_logits():
+    """W4's pattern: the softmax gradient computes over the dying logits (the SGD updates and ReLUs are
+    the GEMMs' epilogues now: test_numba_epilogue.py).  The step still matches the reference and leaves
+    the caller's parameters alone."""
     def loss(p, x, y):
         h = fc.nn.relu(x @ p["w0"] + p["b0"])
         return fc.nn.softmax_cross_entropy(h @ p["w1"] + p["b1"], y)
@@ -100,7 +100,7 @@ def test_sgd_update_writes_new_weights_over_the_weight_gradient():
     fast, ref = fc.jit(step, backend="numba"), fc.jit(step, backend="reference")
     lowered = fast.lower(p, x, y)
     program = lowered.compile().program
-    assert sum(map(_in_place, _calls(program))) >= 3, program.source                # bias-add over the GEMM, w0 and w1 updates over theirs
+    assert sum(map(_in_place, _calls(program))) >= 1, program.source
     got, want = fast(p, x, y), ref(p, x, y)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
     for k in p:

@@ -66,7 +66,7 @@ def test_batch_sizes_share_one_compilation_and_source_is_readable(cache_dir):
     assert nb.compile(f) is c                        # in-memory cache per function text
     src = c.source
     assert "def program(p_x, p_w, p_b, p_y):" in src and "B = p_x.shape[0]" in src
-    assert "# %0 = matmul(%x, %w) : f32[B,4]" in src and "matmul2d(p_x, p_w)" in src   # BLAS, no kernel
+    assert "# %0 = matmul(%x, %w) : f32[B,4]" in src and "matmul2d(p_x, p_w, no_epilogue(p_x))" in src   # BLAS
     assert "def k_" in src and "n0 = a0.shape[0]" in src          # kernels follow, over runtime sizes
     assert "define" in c.text("llvm") and c.text("asm").strip()
     with pytest.raises(FlowcError, match="unknown text kind"):

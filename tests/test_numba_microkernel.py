@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowc.backends.numba import blas, microkernel
+from flowc.backends.numba import blas, epilogue, microkernel
 
 
 def _strided(x, kind):
@@ -57,7 +57,7 @@ def test_block_of_the_product_matches_numpy(m, k, n, la, lb, lc, seed, data):
     r0, r1, c0, c1 = _draw_block(data, m, n, 16)
     A, B = _strided(a, la), _strided(b, lb)
     out = _strided(np.full((m, n), np.nan, np.float32), lc)
-    microkernel.gemm_block(A, B, out, r0, r1, c0, c1)
+    microkernel.gemm_block(A, B, out, r0, r1, c0, c1, epilogue.none(out))
     _assert_block(out, a.astype(np.float64) @ b.astype(np.float64), (r0, r1, c0, c1), k)
     np.testing.assert_array_equal(A, a), np.testing.assert_array_equal(B, b)
 
@@ -68,7 +68,7 @@ def test_special_values_propagate_like_numpy():
     b = np.ones((3, 32), np.float32)
     b[0, 5] = -np.inf
     out = np.empty((7, 32), np.float32)
-    microkernel.gemm_block(a, b, out, 0, 7, 0, 32)
+    microkernel.gemm_block(a, b, out, 0, 7, 0, 32, epilogue.none(out))
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(out, a @ b)
 
@@ -141,7 +141,7 @@ def test_gemm_of_a_transposed_b_splits_over_threads(m, k, n):
     w = rng.standard_normal((n, k)).astype(np.float32)
     token = blas.program_threads(True)
     try:
-        got = kernels.matmul2d(a, w.T)
+        got = kernels.matmul2d(a, w.T, epilogue.none(a))
     finally:
         blas.restore(token)
     np.testing.assert_allclose(got, a.astype(np.float64) @ w.astype(np.float64).T, rtol=1e-4, atol=1e-3)
@@ -188,7 +188,7 @@ def test_implicit_gemm_convolution_matches_the_reference(n, h, wd, c, kh, kw, o,
     x = rng.standard_normal((n, h, wd, c)).astype(np.float32)
     w = rng.standard_normal((kh, kw, c, o)).astype(np.float32)
     x0, w0 = x.copy(), w.copy()
-    got = image.conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, 1, 1)
+    got = image.conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, 1, 1, epilogue.none(x))
     want = _conv_reference(x, w, (sh, sw), pads, (dh, 1))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(kh * kw * c))
     np.testing.assert_array_equal(x, x0), np.testing.assert_array_equal(w, w0)
@@ -202,7 +202,7 @@ def test_conv_block_writes_only_its_rows(rows):
     x = rng.standard_normal((2, 9, 8, 5)).astype(np.float32)
     w = rng.standard_normal((3, 2, 5, 32)).astype(np.float32)
     out = np.full((2 * 7 * 7, 32), np.nan, np.float32)
-    microkernel.conv_block(x, w.reshape(-1, 32), out, 3, 2, 1, 1, 1, 7, 7, *rows)
+    microkernel.conv_block(x, w.reshape(-1, 32), out, 3, 2, 1, 1, 1, 7, 7, *rows, epilogue.none(out))
     want = _conv_reference(x, w, (1, 1), (0, 0, 0, 0), (1, 1)).reshape(-1, 32)
     _assert_block(out, want, (*rows, 0, 32), 30)
 

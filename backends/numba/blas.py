@@ -28,7 +28,7 @@ import numpy as np
 from llvmlite import binding, ir
 from numba.core import cgutils
 
-from . import microkernel
+from . import epilogue, microkernel
 from .runtime import _JIT
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -107,11 +107,11 @@ _sgemm, _dgemm = _gemm_intrinsic("s"), _gemm_intrinsic("d")
 _jit_contract = numba.njit(fastmath={"contract"}, **_JIT)      # a * b + c may become one fused multiply-add
 
 
-def _blas_ready(x):
+def blas_ready(x):
     """x itself when BLAS can read it (C or Fortran order: a transposed operand is not copied), else a C copy."""
 
 
-@numba.extending.overload(_blas_ready)
+@numba.extending.overload(blas_ready)
 def _blas_ready_impl(x):
     if x.layout in ("C", "F"):
         return lambda x: x
@@ -301,9 +301,19 @@ def _nt_block(a, b, wt, out, nt, r0, r1, c0, c1):
         microkernel.gemm_nt_block(a, wt, out, r0, r1, c0, c1)
 
 
-@numba.njit(parallel=True, **_JIT)
+@numba.njit(**_JIT)
 def gemm(a, b, out):
     """out = a @ b for float32/float64 matrices (any layout; ``out`` C-contiguous), returned.
+
+    Callers with an epilogue (:mod:`.epilogue`) call :func:`_gemm` the same way (``kernels.matmul2d``).
+    Why a wrapper: an operand neither C- nor Fortran-ordered is copied here, so :func:`_gemm` is compiled
+    for those two layouts only (each of its specializations costs seconds)."""
+    return _gemm(blas_ready(a), blas_ready(b), out, epilogue.none(out))
+
+
+@numba.njit(parallel=True, **_JIT)
+def _gemm(a, b, out, ep):
+    """out = ep(a @ b) for C- or Fortran-ordered a and b, ``out`` C-contiguous.
 
     At most FEW_ROWS rows with a C-ordered b: :func:`_few_rows_block` per block of columns, not BLAS.
     Otherwise float32 on a host with AVX-512: a multiple of 16 columns with b's rows or (a transposed
@@ -312,13 +322,14 @@ def gemm(a, b, out):
     copy of b's transpose); else BLAS.  A product of at least SPLIT_MIN
     multiply-adds is split over Numba's threads, each running its block of rows (or of columns, when there
     are fewer rows than columns: a [64,3136]x[3136,1024] layer then reads half of the weights per thread)
-    on one thread; see :func:`program_threads`."""
-    a, b = _blas_ready(a), _blas_ready(b)
+    on one thread; see :func:`program_threads`.  Each block gets its epilogue right after it is computed
+    (the microkernel's, per tile)."""
     m, k, n = a.shape[0], a.shape[1], b.shape[1]
     if m == 0 or n == 0:
         return out
     if k == 0:
         out[...] = 0
+        epilogue.apply(out, 0, m, 0, n, ep)
         return out
     ta, lda = _operand(a)
     tb, ldb = _operand(b)
@@ -333,36 +344,43 @@ def gemm(a, b, out):
         parts = num_threads() if SPLITS or micro or nt or nnt else 1
         if parts <= 1 or m * n * k < SPLIT_MIN:
             if micro:
-                microkernel.gemm_block(a, b, out, 0, m, 0, n)
-            elif nt or nnt:
+                microkernel.gemm_block(a, b, out, 0, m, 0, n, ep)
+                return out
+            if nt or nnt:
                 _nt_block(a, b, wt, out, nt, 0, m, 0, n)
             else:
                 _call(a, b, out, ta, lda, tb, ldb)
+            epilogue.apply(out, 0, m, 0, n, ep)
             return out
     # one parallel loop for the splits: each prange is a function of its own for Numba to compile
     # (once per signature, cached with the package)
     for t in numba.prange(parts):
+        r0, r1, c0, c1 = 0, m, 0, n
         if few:         # b's columns: one contiguous block per thread (more if the accumulators outgrow L2)
-            _few_rows_block(a, b, out, n * t // parts, n * (t + 1) // parts)
+            c0, c1 = n * t // parts, n * (t + 1) // parts
+            _few_rows_block(a, b, out, c0, c1)
         elif micro:     # blocks of whole tiles: MR rows, or 16 columns
             if m >= n:
                 r0 = 0 if t == 0 else m * t // parts // microkernel.MR * microkernel.MR
                 r1 = m if t == parts - 1 else m * (t + 1) // parts // microkernel.MR * microkernel.MR
-                microkernel.gemm_block(a, b, out, r0, r1, 0, n)
             else:
-                microkernel.gemm_block(a, b, out, 0, m, n // 16 * t // parts * 16, n // 16 * (t + 1) // parts * 16)
+                c0, c1 = n // 16 * t // parts * 16, n // 16 * (t + 1) // parts * 16
+            microkernel.gemm_block(a, b, out, r0, r1, c0, c1, ep)      # its epilogue per tile
         elif nt or nnt:  # blocks of whole NT x NT tiles; the last block takes the rest
             q = microkernel.NT
             if m >= n:
-                _nt_block(a, b, wt, out, nt, m // q * t // parts * q,
-                          m if t == parts - 1 else m // q * (t + 1) // parts * q, 0, n)
+                r0, r1 = m // q * t // parts * q, m if t == parts - 1 else m // q * (t + 1) // parts * q
             else:
-                _nt_block(a, b, wt, out, nt, 0, m, n // q * t // parts * q,
-                          n if t == parts - 1 else n // q * (t + 1) // parts * q)
-        elif m >= n:
-            _call_block(a, b, out, ta, lda, tb, ldb, m * t // parts, m * (t + 1) // parts, 0, n)
+                c0, c1 = n // q * t // parts * q, n if t == parts - 1 else n // q * (t + 1) // parts * q
+            _nt_block(a, b, wt, out, nt, r0, r1, c0, c1)
         else:
-            _call_block(a, b, out, ta, lda, tb, ldb, 0, m, n * t // parts, n * (t + 1) // parts)
+            if m >= n:
+                r0, r1 = m * t // parts, m * (t + 1) // parts
+            else:
+                c0, c1 = n * t // parts, n * (t + 1) // parts
+            _call_block(a, b, out, ta, lda, tb, ldb, r0, r1, c0, c1)
+        if not micro:
+            epilogue.apply(out, r0, r1, c0, c1, ep)
     return out
 
 

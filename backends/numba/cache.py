@@ -30,7 +30,7 @@ import numba
 from .runtime import GENERATED_HEADER, hand_written_digest
 
 CACHE_ENV = "FLOWC_CACHE_DIR"
-CODEGEN_VERSION = "5"   # bump when generated code changes for the same IR
+CODEGEN_VERSION = "6"   # bump when generated code changes for the same IR
 _HEADER = GENERATED_HEADER
 
 

@@ -360,6 +360,13 @@ class Emitter:
 
     # -- driving ------------------------------------------------------------------------------
     def comment_op(self, op: Op):
+        if hasattr(op, "fused"):            # a stand-in for an anchor with its epilogue: every op, then a
+            for o in op.fused:              # line that names the call for profiles (the last comment wins)
+                self.comment_op(o)
+            steps = ", ".join(o.name for o in op.fused[1:])
+            self.line_ops.append((len(self.lines) + 1, f"{op.fused[0].name} + epilogue ({steps})"))
+            self.emit(f"# {op.fused[0].name} with its epilogue ({steps}) in one kernel")
+            return
         k = self.namer.lines.get(id(op))
         text = self.ir_lines[k].strip() if k is not None else op.name
         if len(text) > 160:          # big constants print as long hex blobs
@@ -499,6 +506,11 @@ class Emitter:
             else:
                 self.bind(p, self.arr(v))
         ops = _sink_operand_free(list(region.ops))
+        anchor = next((o for o in ops if o.name in rules and hasattr(rules[o.name], "fuse_epilogue")), None)
+        fused = rules[anchor.name].fuse_epilogue(region) if anchor is not None else None
+        if fused is not None:           # the anchor's kernel applies the steps after it (a stand-in op)
+            stand_in, gone = fused
+            ops = [stand_in] + [o for o in ops if all(o is not g for g in gone)]
         later_uses = [set() for _ in ops]        # ids of values used by ops after position k, or yielded
         seen = {id(v) for v in region.results}
         for k in range(len(ops) - 1, -1, -1):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import microkernel
+from . import epilogue, microkernel
 from .blas import num_threads, gemm
 from numba import prange
 
@@ -200,14 +200,15 @@ def _padded(x, pt, pb, pl, pr):
 
 
 @pjit
-def _implicit_conv(xp, wm, out, kh, kw, sh, sw, dh, oh, ow):
-    """out = the convolution, by ``microkernel.conv_block`` on blocks of whole tiles, one per thread."""
+def _implicit_conv(xp, wm, out, kh, kw, sh, sw, dh, oh, ow, ep):
+    """out = the epilogue ``ep`` of the convolution, by ``microkernel.conv_block`` on blocks of whole tiles,
+    one per thread."""
     m, q = out.shape[0], microkernel.MR
     parts = max(1, min(num_threads(), m // (4 * q)))
     for t in prange(parts):
         r0 = m * t // parts // q * q
         r1 = m if t == parts - 1 else m * (t + 1) // parts // q * q
-        microkernel.conv_block(xp, wm, out, kh, kw, sh, sw, dh, oh, ow, r0, r1)
+        microkernel.conv_block(xp, wm, out, kh, kw, sh, sw, dh, oh, ow, r0, r1, ep)
 
 
 @pjit
@@ -261,7 +262,9 @@ BY_TAP_MAX_CHANNELS = 1
 
 @returns(4)
 @jit
-def conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups):
+def conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups, ep):
+    """The convolution of NHWC ``x`` with HWIO ``w``, then its epilogue ``ep`` (:mod:`.epilogue`, over the
+    result as [n*oh*ow, channels]), applied by the implicit GEMM per tile or per batch chunk of patches."""
     n, h, wd, _ = x.shape
     kh, kw, cg, o = w.shape
     oh, ow = _out_size(h, kh, sh, pt, pb, dh), _out_size(wd, kw, sw, pl, pr, dw)
@@ -269,7 +272,7 @@ def conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups):
     out = advise(np.empty((n * ohw, o), x.dtype))
     wm = w.reshape((kk, o))
     if groups == 1 and dw == 1 and microkernel.fits(x, o):
-        _implicit_conv(_padded(x, pt, pb, pl, pr), wm, out, kh, kw, sh, sw, dh, oh, ow)
+        _implicit_conv(_padded(x, pt, pb, pl, pr), wm, out, kh, kw, sh, sw, dh, oh, ow, ep)
         return out.reshape((n, oh, ow, o))
     chunk = _batch_chunk(kk, ohw, n)
     for b0 in range(0, n, chunk):
@@ -282,6 +285,7 @@ def conv2d_nhwc(x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups):
                 _conv_rows(PT.T, wm, rows, g, og, groups)
             else:
                 _conv_rows(_patches(xg, b0, nb, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw), wm, rows, g, og, groups)
+        epilogue.apply(out, b0 * ohw, (b0 + nb) * ohw, 0, o, ep)
     return out.reshape((n, oh, ow, o))
 
 
@@ -298,7 +302,8 @@ def conv2d_input_grad_nhwc(dy, w, h, wd, sh, sw, pt, pl, dh, dw, groups):
     if (groups == 1 and sh == 1 and sw == 1 and dw == 1 and microkernel.fits(dy, cg)
             and min(top, bottom, left, right) >= 0):
         dx = advise(np.empty((n * h * wd, cg), dy.dtype))
-        _implicit_conv(_padded(dy, top, bottom, left, right), _flipped(w), dx, kh, kw, 1, 1, dh, h, wd)
+        _implicit_conv(_padded(dy, top, bottom, left, right), _flipped(w), dx, kh, kw, 1, 1, dh, h, wd,
+                       epilogue.none(dx))
         return dx.reshape((n, h, wd, cg))
     dx = advise(np.empty((n, h, wd, cg * groups), dy.dtype))
     dx[...] = 0           # after the advice: zeroing is the first touch

@@ -17,7 +17,8 @@ import numba
 import numpy as np
 
 from . import microkernel
-from .blas import gemm
+from .blas import _gemm, blas_ready, gemm
+from .epilogue import none as no_epilogue, of as epilogue  # noqa: F401 (programs call them)
 from .fastmath import (fast_exp, fast_exp_nonpos, fast_log, fast_log1p, fast_sigmoid,  # noqa: F401 (program helpers)
                        fast_tanh)
 from .image import (avg_pool2d_grad_nhwc, avg_pool2d_nhwc, conv2d_filter_grad_nhwc,  # noqa: F401 (program helpers)
@@ -31,10 +32,11 @@ from .vector import max_skip_nan
 
 @returns(2)
 @jit
-def matmul2d(x, y):
-    """A float matrix product through BLAS (any input layout; a C-contiguous result)."""
+def matmul2d(x, y, ep):
+    """A float matrix product (any input layout; a C-contiguous result) and its epilogue ``ep``
+    (:mod:`.epilogue`; ``epilogue.none(x)`` for none): one kernel for both, so each layout compiles once."""
     out = advise(np.empty((x.shape[0], y.shape[1]), x.dtype))     # operands share a dtype (IR rule)
-    return gemm(x, y, out)
+    return _gemm(blas_ready(x), blas_ready(y), out, ep)
 
 
 @jit

@@ -28,6 +28,7 @@ import numpy as np
 from llvmlite import binding, ir
 from numba.core import cgutils
 
+from . import epilogue
 from .runtime import jit
 
 MR = 6                   # rows of a tile: 6 x 4 accumulators + 4 of b + a broadcast = 29 of 32 registers
@@ -257,8 +258,9 @@ def _aligned(size):
 
 
 @jit
-def _tiles(rows, m, csa, run, last, nsegs, sstride, segs, b, out, c0, c1, acc0):
-    """out[:m, c0:c1] (+)= A @ b[:, c0:c1] (``acc0``: add to out), A's row t starting at the address
+def _tiles(rows, m, csa, run, last, nsegs, sstride, segs, b, out, r0, c0, c1, acc0, ep):
+    """out[r0:r0+m, c0:c1] (+)= A @ b[:, c0:c1] (``acc0``: add to out), then the epilogue ``ep``
+    (:mod:`.epilogue`) on each tile's results once they are final, A's row t starting at the address
     ``rows[t]`` (``rows`` holds whole tiles: the last row's address repeats) and made of ``nsegs`` segments
     of ``run`` elements (the last one ``last``; segs == 1 where they differ), ``sstride`` apart; see
     _tile_intrinsic.
@@ -274,7 +276,7 @@ def _tiles(rows, m, csa, run, last, nsegs, sstride, segs, b, out, c0, c1, acc0):
     if acc0:
         for r in range(m - full * MR):
             for q in range(c1 - c0):
-                res[r, q] = out[full * MR + r, c0 + q]
+                res[r, q] = out[r0 + full * MR + r, c0 + q]
     ldc = out.strides[0] // 4
     for i0 in range(0, nsegs, segs):
         ns = min(segs, nsegs - i0)
@@ -285,41 +287,45 @@ def _tiles(rows, m, csa, run, last, nsegs, sstride, segs, b, out, c0, c1, acc0):
         if whole:
             for q in range(npan):
                 _pack(b, k0, kk, c0 + q * NR, min(c1, c0 + (q + 1) * NR), buf, q * kk * NR)
+        final = i0 + ns >= nsegs
         for q in range(1 if whole else npan):
             if not whole:
                 _pack(b, k0, kk, c0 + q * NR, min(c1, c0 + (q + 1) * NR), buf, 0)
+            p0, p1 = (0, npan) if whole else (q, q + 1)
             for t in range(ntiles):
                 if t < full:
-                    tc, ld = out.ctypes.data + 4 * t * MR * ldc, ldc
+                    tc, ld = out.ctypes.data + 4 * (r0 + t * MR) * ldc, ldc
                 else:                              # the scratch's results are addressed from column c0
                     tc, ld = res.ctypes.data - 4 * c0, c1 - c0
-                p0, p1 = (0, npan) if whole else (q, q + 1)
                 for p in range(p0, p1):
                     j0 = c0 + p * NR
                     _tile(rows.ctypes.data + 8 * t * MR, i0 * sstride, csa, ns, sstride,
                           buf.ctypes.data + 4 * (p - q) * kk * NR, NR, k, tc + 4 * j0, ld, acc, min(NR, c1 - j0))
+                if final and t < full:             # still in L1: the tile's rows of these panels
+                    epilogue.apply(out, r0 + t * MR, r0 + (t + 1) * MR, c0 + p0 * NR, min(c1, c0 + p1 * NR), ep)
     for r in range(m - full * MR):
         for q in range(c1 - c0):
-            out[full * MR + r, c0 + q] = res[r, q]
+            out[r0 + full * MR + r, c0 + q] = res[r, q]
+    epilogue.apply(out, r0 + full * MR, r0 + m, c0, c1, ep)
 
 
 @jit
-def gemm_block(a, b, out, r0, r1, c0, c1):
-    """out[r0:r1, c0:c1] = (a @ b)[r0:r1, c0:c1] for float32; c0, c1 multiples of 16, b with unit column
-    or row stride; contraction blocks of KC."""
+def gemm_block(a, b, out, r0, r1, c0, c1, ep):
+    """out[r0:r1, c0:c1] = (a @ b)[r0:r1, c0:c1] for float32, then the epilogue ``ep``; c0, c1 multiples
+    of 16, b with unit column or row stride; contraction blocks of KC."""
     k, m = a.shape[1], r1 - r0
     rsa, csa = a.strides[0] // 4, a.strides[1] // 4
     rows = np.empty((m + MR - 1) // MR * MR, np.int64)
     for t in range(rows.size):
         rows[t] = a.ctypes.data + 4 * (r0 + min(t, m - 1)) * rsa
     nsegs = max(1, (k + KC - 1) // KC)
-    _tiles(rows, m, csa, KC, k - (nsegs - 1) * KC, nsegs, KC * csa, 1, b, out[r0:r1], c0, c1, False)
+    _tiles(rows, m, csa, KC, k - (nsegs - 1) * KC, nsegs, KC * csa, 1, b, out, r0, c0, c1, False, ep)
 
 
 @jit
-def conv_block(xp, wm, out, kh, kw, sh, sw, dh, oh, ow, r0, r1):
-    """Rows r0:r1 of a convolution's output ``out`` [n*oh*ow, O] read straight from the image (an implicit
-    GEMM): ``xp`` is the zero-padded NHWC image, ``wm`` the HWIO weights as [kh*kw*C, O] with O a multiple
+def conv_block(xp, wm, out, kh, kw, sh, sw, dh, oh, ow, r0, r1, ep):
+    """Rows r0:r1 of a convolution's output ``out`` [n*oh*ow, O], then its epilogue ``ep``, read straight
+    from the image (an implicit GEMM): ``xp`` is the zero-padded NHWC image, ``wm`` the HWIO weights as [kh*kw*C, O] with O a multiple
     of 16, width dilation 1.  Each output pixel's tap row i is a contiguous run of kw*C elements of
     ``xp``, and the rows of a tile are pixels in output order, crossing image rows freely.
 
@@ -332,8 +338,8 @@ def conv_block(xp, wm, out, kh, kw, sh, sw, dh, oh, ow, r0, r1):
         r = r0 + min(t, m - 1)
         bi, p, q = r // ohw, r % ohw // ow, r % ow
         rows[t] = xp.ctypes.data + 4 * (((bi * hp + p * sh) * wp + q * sw) * c)
-    _tiles(rows, m, 1, run, run, kh, dh * wp * c, max(1, min(kh, KC // run)), wm, out[r0:r1], 0, wm.shape[1],
-           False)
+    _tiles(rows, m, 1, run, run, kh, dh * wp * c, max(1, min(kh, KC // run)), wm, out, r0, 0, wm.shape[1],
+           False, ep)
 
 
 @jit
@@ -357,7 +363,7 @@ def conv_filter_block(xp, dy, dwm, kh, kw, sh, sw, dh, dw, r0, r1, b0, b1):
         for t in range(rows.size):
             rows[t] = start + taps[t]
         _tiles(rows, m, sw * c, ow, ow, oh, sh * wp * c, max(1, min(oh, KC // max(ow, 1))),
-               dy[b].reshape((oh * ow, o)), dwm[r0:r1], 0, o, True)
+               dy[b].reshape((oh * ow, o)), dwm, r0, 0, o, True, epilogue.none(dwm))
 
 
 # -- a @ w.T with both operands' rows contiguous (the backward pass's input gradient d @ W^T) ------------

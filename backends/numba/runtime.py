@@ -24,7 +24,8 @@ from numba.core import cgutils
 # split gemm under multi-threaded BLAS made the W4 step 5x slower).  So the cache stamp of these modules,
 # and of the programs and kernels flowc generates (which inline them too), also covers all of them.
 
-HAND_WRITTEN = ("kernels.py", "fastmath.py", "runtime.py", "image.py", "blas.py", "microkernel.py", "vector.py")
+HAND_WRITTEN = ("kernels.py", "fastmath.py", "runtime.py", "image.py", "blas.py", "microkernel.py", "vector.py",
+                "epilogue.py")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 GENERATED_HEADER = "# flowc-sha256: "      # the first line of every file flowc generates (cache.py)
 

@@ -14,18 +14,20 @@ from __future__ import annotations
 from flowc.ir.types import TensorType
 
 from ..codegen import rules, storage
+from .epilogue import epilogue_arg, fuse_epilogue
 
 
 def _plain(op) -> bool:
-    x, y = op.operands
+    x, y = op.operands[:2]
     return x.type.ndim == 2 and y.type.ndim == 2 and x.type.dtype.is_float
 
 
 @rules.register("matmul")
 def _matmul(e, op):
     if _plain(op):
+        x = e.arr(op.operands[0])
         name = e.result_var(op.result)
-        e.emit(f"{name} = {e.helper('matmul2d')}({e.arr(op.operands[0])}, {e.arr(op.operands[1])})")
+        e.emit(f"{name} = {e.helper('matmul2d')}({x}, {e.arr(op.operands[1])}, {epilogue_arg(e, op, x)})")
         e.finish(name, op.result.type)
         return name
     return _matmul_general(e, op)
@@ -36,6 +38,7 @@ _matmul.uses_blas = True       # BLAS threads: see Emitter.want_parallel
 
 _matmul.in_program = _plain
 _matmul.fresh = lambda op: True     # a new C array, never a view (buffers.py may write over it)
+_matmul.fuse_epilogue = lambda region: fuse_epilogue(region, "matmul", _plain)  # codegen.Emitter.lower_fusion
 
 
 def _matmul_general(e, op):
@@ -83,3 +86,4 @@ def _broadcast(a, b):
 def _batch_index(dims, batch, idx):
     lead = len(batch) - len(dims)
     return ["0" if d == 1 and batch[lead + j] != 1 else idx[lead + j] for j, d in enumerate(dims)]
+

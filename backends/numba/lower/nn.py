@@ -7,6 +7,7 @@ gives this backend NHWC programs (``PREFERRED_LAYOUT``), and NCHW ops that remai
 from __future__ import annotations
 
 from ..codegen import rules
+from .epilogue import epilogue_arg, fuse_epilogue
 from .reduction import block
 
 
@@ -72,8 +73,13 @@ def _conv2d(e, op):
     a = op.attrs
     x, w = operand(e, op.operands[0], a["layout"]), operand(e, op.operands[1], a["layout"], weights=True)
     sh, sw, pt, pb, pl, pr, dh, dw = _conv_attrs(a)
-    call = f"{e.helper('conv2d_nhwc')}({x}, {w}, {sh}, {sw}, {pt}, {pb}, {pl}, {pr}, {dh}, {dw}, {a['groups']})"
+    call = (f"{e.helper('conv2d_nhwc')}({x}, {w}, {sh}, {sw}, {pt}, {pb}, {pl}, {pr}, {dh}, {dw}, {a['groups']}, "
+            f"{epilogue_arg(e, op, x)})")
     return result(e, op, call, a["layout"])
+
+
+# NHWC only: the kernel's result is [n*oh*ow, channels], the epilogue's bias runs along the channels
+_conv2d.fuse_epilogue = lambda region: fuse_epilogue(region, "conv2d", lambda op: op.attrs["layout"] == "NHWC")
 
 
 @rules.register("conv2d_input_grad")
