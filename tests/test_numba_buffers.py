@@ -79,35 +79,6 @@ func @scale(%x: f32[64,64]) -> (f32[64,64]) {
     assert _in_place(calls[-1])                      # the product is written over the broadcast instead
 
 
-def test_training_step_writes_the_logits_gradient_over_the_logits():
-    """W4's pattern: the softmax gradient computes over the dying logits (the SGD updates and ReLUs are
-    the GEMMs' epilogues now: test_numba_epilogue.py).  The step still matches the reference and leaves
-    the caller's parameters alone."""
-    def loss(p, x, y):
-        h = fc.nn.relu(x @ p["w0"] + p["b0"])
-        return fc.nn.softmax_cross_entropy(h @ p["w1"] + p["b1"], y)
-
-    def step(p, x, y):
-        value, g = fc.value_and_grad(loss)(p, x, y)
-        return value, {k: p[k] - 0.1 * g[k] for k in p}
-
-    rng = np.random.default_rng(0)
-    p = {"w0": rng.normal(size=(32, 64)).astype(np.float32) * 0.2, "b0": np.zeros(64, np.float32),
-         "w1": rng.normal(size=(64, 10)).astype(np.float32) * 0.2, "b1": np.zeros(10, np.float32)}
-    x = rng.random((16, 32), dtype=np.float32)
-    y = rng.integers(0, 10, 16).astype(np.int32)
-    keep = {k: v.copy() for k, v in p.items()}
-    fast, ref = fc.jit(step, backend="numba"), fc.jit(step, backend="reference")
-    lowered = fast.lower(p, x, y)
-    program = lowered.compile().program
-    assert sum(map(_in_place, _calls(program))) >= 1, program.source
-    got, want = fast(p, x, y), ref(p, x, y)
-    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
-    for k in p:
-        np.testing.assert_allclose(got[1][k], want[1][k], rtol=1e-4, atol=1e-6)
-        np.testing.assert_array_equal(p[k], keep[k])
-
-
 def test_a_kernel_in_place_loads_and_stores_through_one_parameter():
     """A destination that is also an operand is one parameter inside the kernel (``o0 = a0``), so LLVM
     vectorizes the loop with no runtime overlap check; two parameters over one buffer always failed that
